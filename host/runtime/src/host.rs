@@ -1,0 +1,118 @@
+//! The per-job host state that imports run against: WASI (granting nothing but a captured
+//! stderr), the resource table, the memory limiter, the kernel backend and the plugin's keys.
+
+use std::sync::Arc;
+
+use prova_compute::{Backend, G1Bases, G2Bases, KernelError, NttKind};
+use wasmtime::component::{Resource, ResourceTable};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::keys::{KeySet, Section};
+use crate::limits::MemoryLimiter;
+
+/// What a guest's `g1-bases` handle stands for: shared, resident bases.
+pub type G1Handle = G1Bases;
+/// What a guest's `g2-bases` handle stands for.
+pub type G2Handle = G2Bases;
+
+/// Why a key section could not be handed out.
+#[derive(Debug)]
+pub enum KeyLookupError {
+    NoKeys,
+    Missing(String),
+}
+
+pub struct HostState {
+    wasi: WasiCtx,
+    pub(crate) table: ResourceTable,
+    pub(crate) limiter: MemoryLimiter,
+    pub(crate) stderr: MemoryOutputPipe,
+    backend: Arc<dyn Backend>,
+    keys: Option<Arc<KeySet>>,
+}
+
+impl HostState {
+    pub fn new(
+        backend: Arc<dyn Backend>,
+        keys: Option<Arc<KeySet>>,
+        memory_bytes: u64,
+        stderr_bytes: usize,
+        max_handles: usize,
+    ) -> Self {
+        let stderr = MemoryOutputPipe::new(stderr_bytes);
+        // No preopened directories, no environment, no network, no inherited stdio: the only
+        // thing a plugin can do to the outside is write to its own captured stderr.
+        let wasi = wasmtime_wasi::WasiCtxBuilder::new().stderr(stderr.clone()).build();
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(max_handles);
+        Self { wasi, table, limiter: MemoryLimiter::new(memory_bytes), stderr, backend, keys }
+    }
+
+    /// What the guest wrote to stderr during this job.
+    pub fn stderr_text(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.contents()).into_owned()
+    }
+
+    pub(crate) fn g1(&self, h: &Resource<G1Handle>) -> wasmtime::Result<&G1Bases> {
+        Ok(self.table.get(h)?)
+    }
+
+    pub(crate) fn g2(&self, h: &Resource<G2Handle>) -> wasmtime::Result<&G2Bases> {
+        Ok(self.table.get(h)?)
+    }
+
+    fn scalars(limbs: &[u64]) -> Result<Vec<ark_bn254::Fr>, KernelError> {
+        prova_codec::frs_from_limbs(limbs).map_err(|e| KernelError::InvalidInput(format!("scalars: {e}")))
+    }
+
+    pub(crate) fn msm_g1(&self, h: &Resource<G1Handle>, start: u32, scalars: &[u64]) -> Result<Vec<u64>, KernelError> {
+        let bases = self.g1(h).map_err(|e| KernelError::InvalidInput(e.to_string()))?;
+        let p = self.backend.msm_g1(bases, start as usize, &Self::scalars(scalars)?)?;
+        Ok(prova_codec::g1s_to_limbs(&[ark_ec::CurveGroup::into_affine(p)]))
+    }
+
+    pub(crate) fn msm_g2(&self, h: &Resource<G2Handle>, start: u32, scalars: &[u64]) -> Result<Vec<u64>, KernelError> {
+        let bases = self.g2(h).map_err(|e| KernelError::InvalidInput(e.to_string()))?;
+        let p = self.backend.msm_g2(bases, start as usize, &Self::scalars(scalars)?)?;
+        Ok(prova_codec::g2s_to_limbs(&[ark_ec::CurveGroup::into_affine(p)]))
+    }
+
+    pub(crate) fn ntt(&self, values: &[u64], kind: NttKind) -> Result<Vec<u64>, KernelError> {
+        let mut v = Self::scalars(values)?;
+        self.backend.ntt(&mut v, kind)?;
+        Ok(prova_codec::frs_to_limbs(&v))
+    }
+
+    fn section(&self, name: &str) -> Result<&Section, KeyLookupError> {
+        let keys = self.keys.as_ref().ok_or(KeyLookupError::NoKeys)?;
+        keys.get(name).ok_or_else(|| KeyLookupError::Missing(name.to_string()))
+    }
+
+    pub(crate) fn key_g1(&self, name: &str) -> Result<G1Bases, KeyLookupError> {
+        match self.section(name)? {
+            Section::G1(b) => Ok(b.clone()),
+            _ => Err(KeyLookupError::Missing(format!("{name} (as G1 points)"))),
+        }
+    }
+
+    pub(crate) fn key_g2(&self, name: &str) -> Result<G2Bases, KeyLookupError> {
+        match self.section(name)? {
+            Section::G2(b) => Ok(b.clone()),
+            _ => Err(KeyLookupError::Missing(format!("{name} (as G2 points)"))),
+        }
+    }
+
+    pub(crate) fn key_bytes(&self, name: &str) -> Result<Vec<u8>, KeyLookupError> {
+        match self.section(name)? {
+            Section::Bytes(b) => Ok(b.clone()),
+            _ => Err(KeyLookupError::Missing(format!("{name} (as bytes)"))),
+        }
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
