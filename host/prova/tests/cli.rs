@@ -1,0 +1,92 @@
+//! The `prova` binary as a user runs it: the whole pipeline from files, and one clear error
+//! line with a non-zero exit (and no output file) for every bad input.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use prova_tests::{plugin_dir, plugins, transfer_dir};
+
+const PROVER: &str = "0x00000000000000000000000000000000000000a1";
+
+fn prova(plugins: &Path, cache: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_prova"))
+        .arg("--plugins")
+        .arg(plugins)
+        .arg("--cache-dir")
+        .arg(cache)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn ok(o: &Output) -> String {
+    assert!(o.status.success(), "failed: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+/// The one error line a failed command prints.
+fn error_line(o: &Output) -> String {
+    assert!(!o.status.success(), "unexpectedly succeeded: {}", String::from_utf8_lossy(&o.stdout));
+    let err = String::from_utf8_lossy(&o.stderr);
+    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error: ")).collect();
+    assert_eq!(lines.len(), 1, "expected one error line, got: {err}");
+    lines[0].to_string()
+}
+
+#[test]
+fn the_pipeline_runs_from_files_and_a_tampered_proof_fails_verify() {
+    let dir = transfer_dir();
+    let cache = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let w = |f: &str| work.path().join(f).display().to_string();
+    let run = |args: &[&str]| prova(dir.path(), cache.path(), args);
+
+    let list = ok(&run(&["plugins", "list"]));
+    assert!(list.contains("transfer-groth16") && list.contains("verifying key:") && list.contains("WIT 0.1.0"), "{list}");
+
+    ok(&run(&["plugins", "sample-input", "--batches", "2", "--seed", "5", "--out", &w("in")]));
+    for i in 0..2 {
+        ok(&run(&["prove", "batch", "--witness", &w(&format!("in/batch-{i}.bin")), "--prover", PROVER, "--out", &w(&format!("b{i}"))]));
+    }
+    ok(&run(&["prove", "aggregate", "--out", &w("agg"), &w("b0"), &w("b1")]));
+    ok(&run(&["prove", "finalize", "--proof", &w("agg"), "--submitter", PROVER, "--out", &w("fin")]));
+    let v = ok(&run(&["verify", "--stage", "final", &w("fin")]));
+    assert!(v.starts_with("valid final proof: 2 batch(es)"), "{v}");
+
+    let mut fin = std::fs::read(w("fin")).unwrap();
+    let last = fin.len() - 1;
+    fin[last] ^= 1;
+    std::fs::write(w("fin-bad"), &fin).unwrap();
+    let e = error_line(&run(&["verify", "--stage", "final", &w("fin-bad")]));
+    assert!(e.contains("job verify") && (e.contains("pairing check failed") || e.contains("not a canonical")), "{e}");
+
+    // Malformed input: a clear error and no output file.
+    std::fs::write(w("junk"), b"junk").unwrap();
+    let e = error_line(&run(&["prove", "batch", "--witness", &w("junk"), "--prover", PROVER, "--out", &w("never")]));
+    assert!(e.contains("invalid input: batch witness does not decode"), "{e}");
+    assert!(!work.path().join("never").exists());
+    let e = error_line(&run(&["prove", "batch", "--witness", &w("in/batch-0.bin"), "--prover", "0x12", "--out", &w("never")]));
+    assert!(e.contains("has 1 bytes, not 20"), "{e}");
+}
+
+#[test]
+fn bad_plugins_are_one_line_errors() {
+    let cache = tempfile::tempdir().unwrap();
+    let empty = tempfile::tempdir().unwrap();
+    let e = error_line(&prova(&empty.path().join("absent"), cache.path(), &["plugins", "list"]));
+    assert!(e.contains("plugin folder") && e.contains("absent"), "{e}");
+
+    let e = error_line(&prova(empty.path(), cache.path(), &["prove", "batch", "--witness", "x", "--prover", PROVER, "--out", "y"]));
+    assert!(e.contains("no plugin named \"transfer-groth16\""), "{e}");
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("transfer-groth16.wasm"), b"\0asm\x01\0\0\0 corrupt").unwrap();
+    let e = error_line(&prova(dir.path(), cache.path(), &["verify", "--stage", "batch", "p"]));
+    assert!(e.contains("transfer-groth16.wasm: not a valid WebAssembly component"), "{e}");
+
+    let dir = plugin_dir(&[("old", plugins::FIXTURE_WRONG_VERSION), ("fs", plugins::FIXTURE_FORBIDDEN_IMPORT)]);
+    let o = prova(dir.path(), cache.path(), &["plugins", "list"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("incompatible major version") && out.contains("wasi:filesystem"), "{out}");
+    assert!(error_line(&o).contains("2 plugin(s) refused"));
+}

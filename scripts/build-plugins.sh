@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Builds the guest plugins for wasm32-wasip2 and installs the product plugins (not the test
+# fixtures) into dist/plugins/. Uses the same target folder as the tests' build.rs, so the two
+# share their build output.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+target="${CARGO_TARGET_DIR:-$root/target}/wasm-plugins"
+rustup target add wasm32-wasip2 >/dev/null 2>&1 || rustup target add wasm32-wasip2
+(cd "$root/plugins" && cargo build --release --target wasm32-wasip2 --workspace --target-dir "$target")
+mkdir -p "$root/dist/plugins"
+for p in transfer-groth16; do
+  cp "$target/wasm32-wasip2/release/${p//-/_}.wasm" "$root/dist/plugins/$p.wasm"
+done
+echo "plugins installed in $root/dist/plugins"

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The main job on a fresh machine: build the plugins and the host, set up dev keys (once),
+# then prove and verify a sample 3-batch sequence through batch, aggregate and final.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
+scripts/build-plugins.sh
+cargo build -p prova
+prova="$CARGO_TARGET_DIR/debug/prova"
+[ -f dist/plugins/transfer-groth16.keys ] || "$prova" plugins setup --plugin transfer-groth16
+"$prova" plugins list
+"$prova" demo --batches "${BATCHES:-3}" "$@"
