@@ -21,23 +21,13 @@ fn main() {
     let target = std::env::var_os("PROVA_WASM_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| out_dir.ancestors().nth(4).unwrap().join("wasm-plugins"));
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["build", "--release", "--target", "wasm32-wasip2", "--workspace", "--target-dir"])
-        .arg(&target)
-        .current_dir(root.join("plugins"))
-        // The outer build's flags are for the host; never let them reach the guests.
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_TARGET_DIR")
-        .env_remove("CARGO_BUILD_TARGET")
-        .env_remove("CARGO_MAKEFLAGS")
-        .status()
-        .expect("running cargo for the guest plugins");
-    assert!(
-        status.success(),
-        "building the guest plugins failed (is the target installed? `rustup target add wasm32-wasip2`)"
-    );
+    cargo_build(&root, &target, &["--workspace"]);
+
+    // The reference adapter once more with arkworks doing MSMs and NTTs inside the guest, for
+    // the benchmark that measures what the host kernels buy. Its own target folder, because
+    // both builds write `transfer_groth16.wasm`.
+    let variant = target.with_file_name("wasm-plugins-guest-kernels");
+    cargo_build(&root, &variant, &["-p", "transfer-groth16", "--features", "guest-kernels"]);
 
     let wasm_dir = target.join("wasm32-wasip2").join("release");
     let mut consts = String::new();
@@ -52,6 +42,10 @@ fn main() {
             fixtures.push(konst);
         }
     }
+    consts.push_str(&format!(
+        "pub const TRANSFER_GROTH16_GUEST_KERNELS: &str = {:?};\n",
+        variant.join("wasm32-wasip2/release/transfer_groth16.wasm").display().to_string()
+    ));
     std::fs::write(out_dir.join("plugins.rs"), consts).unwrap();
 
     let tests: String = std::fs::read_dir(manifest.join("tests"))
@@ -79,4 +73,26 @@ fn members(plugins: &Path) -> Vec<String> {
         .collect();
     names.sort();
     names
+}
+
+/// `cargo build --release --target wasm32-wasip2 <args>` in the guest workspace.
+fn cargo_build(root: &Path, target_dir: &Path, args: &[&str]) {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "--release", "--target", "wasm32-wasip2", "--target-dir"])
+        .arg(target_dir)
+        .args(args)
+        .current_dir(root.join("plugins"))
+        // The outer build's flags are for the host; never let them reach the guests.
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("CARGO_BUILD_TARGET")
+        .env_remove("CARGO_MAKEFLAGS")
+        .status()
+        .expect("running cargo for the guest plugins");
+    assert!(
+        status.success(),
+        "building the guest plugins failed (is the target installed? `rustup target add wasm32-wasip2`)"
+    );
 }

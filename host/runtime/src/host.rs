@@ -41,9 +41,15 @@ impl HostState {
         max_handles: usize,
     ) -> Self {
         let stderr = MemoryOutputPipe::new(stderr_bytes);
-        // No preopened directories, no environment, no network, no inherited stdio: the only
-        // thing a plugin can do to the outside is write to its own captured stderr.
-        let wasi = wasmtime_wasi::WasiCtxBuilder::new().stderr(stderr.clone()).build();
+        // No preopened directories, no environment, no network, no inherited stdio, clocks
+        // that never move and a fixed hash seed: a job's result depends on its inputs alone,
+        // and the only thing a plugin can do to the outside is write its own captured stderr.
+        let wasi = wasmtime_wasi::WasiCtxBuilder::new()
+            .stderr(stderr.clone())
+            .wall_clock(FrozenClock)
+            .monotonic_clock(FrozenClock)
+            .insecure_random_seed(0)
+            .build();
         let mut table = ResourceTable::new();
         table.set_max_capacity(max_handles);
         Self { wasi, table, limiter: MemoryLimiter::new(memory_bytes), stderr, backend, keys }
@@ -66,19 +72,19 @@ impl HostState {
         prova_codec::frs_from_limbs(limbs).map_err(|e| KernelError::InvalidInput(format!("scalars: {e}")))
     }
 
-    pub(crate) fn msm_g1(&self, h: &Resource<G1Handle>, start: u32, scalars: &[u64]) -> Result<Vec<u64>, KernelError> {
+    pub(crate) fn kernel_msm_g1(&self, h: &Resource<G1Handle>, start: u32, scalars: &[u64]) -> Result<Vec<u64>, KernelError> {
         let bases = self.g1(h).map_err(|e| KernelError::InvalidInput(e.to_string()))?;
         let p = self.backend.msm_g1(bases, start as usize, &Self::scalars(scalars)?)?;
         Ok(prova_codec::g1s_to_limbs(&[ark_ec::CurveGroup::into_affine(p)]))
     }
 
-    pub(crate) fn msm_g2(&self, h: &Resource<G2Handle>, start: u32, scalars: &[u64]) -> Result<Vec<u64>, KernelError> {
+    pub(crate) fn kernel_msm_g2(&self, h: &Resource<G2Handle>, start: u32, scalars: &[u64]) -> Result<Vec<u64>, KernelError> {
         let bases = self.g2(h).map_err(|e| KernelError::InvalidInput(e.to_string()))?;
         let p = self.backend.msm_g2(bases, start as usize, &Self::scalars(scalars)?)?;
         Ok(prova_codec::g2s_to_limbs(&[ark_ec::CurveGroup::into_affine(p)]))
     }
 
-    pub(crate) fn ntt(&self, values: &[u64], kind: NttKind) -> Result<Vec<u64>, KernelError> {
+    pub(crate) fn kernel_ntt(&self, values: &[u64], kind: NttKind) -> Result<Vec<u64>, KernelError> {
         let mut v = Self::scalars(values)?;
         self.backend.ntt(&mut v, kind)?;
         Ok(prova_codec::frs_to_limbs(&v))
@@ -114,5 +120,26 @@ impl HostState {
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+/// A clock stopped at zero: plugins that link clock imports (many crates do) see no time.
+struct FrozenClock;
+
+impl wasmtime_wasi::HostWallClock for FrozenClock {
+    fn resolution(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(1)
+    }
+    fn now(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
+}
+
+impl wasmtime_wasi::HostMonotonicClock for FrozenClock {
+    fn resolution(&self) -> u64 {
+        1_000_000_000
+    }
+    fn now(&self) -> u64 {
+        0
     }
 }

@@ -5,8 +5,8 @@
 //! - this is the only crate that knows wasmtime; callers see [`Plugin`], [`JobError`] and plain
 //!   bytes, never a `Store` or a wasmtime type;
 //! - a plugin's imports are checked against an allow-list before anything of it runs: it gets
-//!   the host kernels, its own keys and a captured stderr, and no filesystem, network,
-//!   environment or clock;
+//!   the host kernels, its own keys and a captured stderr; no filesystem, network or secure
+//!   randomness, an empty environment and clocks frozen at zero;
 //! - one `Store` per job: a job that traps cannot affect the next one;
 //! - every failure names the plugin and the job.
 
@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use prova_compute::Backend;
 use sha3::{Digest, Keccak256};
 use tracing::{debug, info_span, warn};
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, Store, Trap, UpdateDeadline};
 
 use bindings::current as wit;
@@ -113,7 +113,7 @@ pub enum RuntimeError {
     NotAnAdapter { path: PathBuf },
     #[error("plugin {path}: built against prova:adapter@{found}, this host speaks prova:adapter@{supported} (incompatible major version)")]
     WitVersion { path: PathBuf, found: String, supported: String },
-    #[error("plugin {path}: imports `{import}`, which plugins may not use (no filesystem, network, environment or clock)")]
+    #[error("plugin {path}: imports `{import}`, which plugins may not use (no filesystem, network or secure randomness)")]
     ForbiddenImport { path: PathBuf, import: String },
     #[error("plugin {path}: cannot be linked: {why}")]
     Link { path: PathBuf, why: String },
@@ -212,8 +212,11 @@ impl Drop for EpochTicker {
 }
 
 /// Which imports a plugin may have, by interface (any version): the adapter contract itself,
-/// and the WASI plumbing that Rust's standard library links for stderr and process exit. Every
-/// other WASI interface (filesystem, sockets, environment, clocks, random) is refused.
+/// and the WASI plumbing that Rust's standard library (and common crates) link whether or not
+/// they are used. What the host puts behind them grants nothing (see `host::HostState::new`):
+/// stdin is empty, stdout/stderr are captured, the environment and arguments are empty, both
+/// clocks are frozen at zero and the hash seed is fixed. Everything else (filesystem, sockets,
+/// secure randomness, HTTP) is refused at load time.
 const ALLOWED_IMPORTS: &[&str] = &[
     "prova:adapter/types",
     "prova:adapter/field",
@@ -221,6 +224,7 @@ const ALLOWED_IMPORTS: &[&str] = &[
     "wasi:io/error",
     "wasi:io/streams",
     "wasi:io/poll",
+    "wasi:cli/environment",
     "wasi:cli/stderr",
     "wasi:cli/stdout",
     "wasi:cli/stdin",
@@ -230,6 +234,9 @@ const ALLOWED_IMPORTS: &[&str] = &[
     "wasi:cli/terminal-stdin",
     "wasi:cli/terminal-stdout",
     "wasi:cli/terminal-stderr",
+    "wasi:clocks/monotonic-clock",
+    "wasi:clocks/wall-clock",
+    "wasi:random/insecure-seed",
 ];
 
 fn interface_of(import: &str) -> &str {
@@ -463,7 +470,7 @@ impl Plugin {
 
     /// Proves one batch for `prover`.
     pub fn prove_batch(&self, job: &str, witness: &[u8], prover: &[u8; 20]) -> Result<Vec<u8>, JobError> {
-        self.run(job, self.limits(), |a, s| a.call_prove_batch(s, witness, prover))
+        self.run(job, self.limits(), |a, s| a.call_prove_batch(s, witness, &prover.to_vec()))
     }
 
     /// Combines batch proofs of one sequence.
@@ -473,7 +480,7 @@ impl Plugin {
 
     /// Binds a batch proof or an aggregate to `submitter`.
     pub fn finalize(&self, job: &str, proof: &[u8], submitter: &[u8; 20]) -> Result<Vec<u8>, JobError> {
-        self.run(job, self.limits(), |a, s| a.call_finalize(s, proof, submitter))
+        self.run(job, self.limits(), |a, s| a.call_finalize(s, proof, &submitter.to_vec()))
     }
 
     /// Checks a proof of `stage`.
@@ -508,6 +515,7 @@ mod tests {
         assert!(ALLOWED_IMPORTS.contains(&interface_of("wasi:io/streams@0.2.6")));
         assert!(!ALLOWED_IMPORTS.contains(&interface_of("wasi:filesystem/types@0.2.6")));
         assert!(!ALLOWED_IMPORTS.contains(&interface_of("wasi:sockets/tcp@0.2.0")));
+        assert!(!ALLOWED_IMPORTS.contains(&interface_of("wasi:random/random@0.2.6")));
     }
 
     #[test]

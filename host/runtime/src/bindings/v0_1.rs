@@ -12,13 +12,14 @@ wasmtime::component::bindgen!({
     world: "circuit-adapter",
     imports: { default: trappable },
     with: {
-        "prova:adapter/field.g1-bases": G1Handle,
-        "prova:adapter/field.g2-bases": G2Handle,
+        "prova:adapter/field.g1-bases": crate::host::G1Handle,
+        "prova:adapter/field.g2-bases": crate::host::G2Handle,
     },
 });
 
 pub use exports::prova::adapter::adapter as guest;
-use prova::adapter::{field, keys, types};
+use prova::adapter::{field, keys};
+pub use prova::adapter::types;
 
 /// The interface name and version a component must export to be an adapter of this version.
 pub const ADAPTER_INTERFACE: &str = "prova:adapter/adapter";
@@ -148,16 +149,16 @@ impl field::HostG2Bases for HostState {
 
 impl field::Host for HostState {
     fn msm_g1(&mut self, h: Resource<G1Handle>, start: u32, scalars: Vec<u64>) -> Res<Vec<u64>, field::KernelError> {
-        Ok(self.msm_g1(&h, start, &scalars).map_err(Into::into))
+        Ok(self.kernel_msm_g1(&h, start, &scalars).map_err(Into::into))
     }
     fn msm_g2(&mut self, h: Resource<G2Handle>, start: u32, scalars: Vec<u64>) -> Res<Vec<u64>, field::KernelError> {
-        Ok(self.msm_g2(&h, start, &scalars).map_err(Into::into))
+        Ok(self.kernel_msm_g2(&h, start, &scalars).map_err(Into::into))
     }
     fn ntt(&mut self, values: Vec<u64>, kind: field::NttKind, offset: Vec<u64>) -> Res<Vec<u64>, field::KernelError> {
         let run = || -> Result<Vec<u64>, prova_compute::KernelError> {
             let offset = prova_codec::fr_from_limbs(&offset)
                 .map_err(|e| prova_compute::KernelError::InvalidInput(format!("coset offset: {e}")))?;
-            self.ntt(&values, ntt_kind(kind, offset))
+            self.kernel_ntt(&values, ntt_kind(kind, offset))
         };
         Ok(run().map_err(Into::into))
     }
