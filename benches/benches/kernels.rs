@@ -8,7 +8,7 @@ use ark_ff::UniformRand;
 use ark_poly::{EvaluationDomain, Radix2EvaluationDomain};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use prova_compute::{Backend, Bases, NttKind, RayonBackend};
-use rand::{SeedableRng, rngs::StdRng};
+use ark_std::rand::{SeedableRng, rngs::StdRng};
 
 fn msm(c: &mut Criterion) {
     let backend = RayonBackend::new(0).unwrap();

@@ -6,7 +6,7 @@ use ark_ec::{AffineRepr, CurveGroup, VariableBaseMSM};
 use ark_ff::{FftField, UniformRand, Zero};
 use ark_poly::{EvaluationDomain, Radix2EvaluationDomain};
 use proptest::prelude::*;
-use rand::{SeedableRng, rngs::StdRng};
+use ark_std::rand::{SeedableRng, rngs::StdRng};
 
 use crate::{Backend, Bases, KernelError, NttKind, RayonBackend};
 

@@ -180,7 +180,7 @@ pub struct Runtime {
     engine: Engine,
     linker: Linker<HostState>,
     config: RuntimeConfig,
-    _ticker: EpochTicker,
+    ticker: Arc<EpochTicker>,
 }
 
 /// Advances the engine's epoch every [`limits::EPOCH_TICK`] so that wall-time bounds fire.
@@ -266,8 +266,8 @@ impl Runtime {
         let engine = Engine::new(&c).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         let mut linker = Linker::new(&engine);
         wit::add_to_linker(&mut linker).map_err(|e| RuntimeError::Engine(format!("linking host imports: {e:#}")))?;
-        let _ticker = EpochTicker::start(&engine);
-        Ok(Self { engine, linker, config, _ticker })
+        let ticker = Arc::new(EpochTicker::start(&engine));
+        Ok(Self { engine, linker, config, ticker })
     }
 
     /// Loads every `*.wasm` in `dir`, in file-name order. One bad plugin does not stop the others.
@@ -325,6 +325,7 @@ impl Runtime {
             keys: RwLock::new(keys),
             pre,
             engine: self.engine.clone(),
+            _ticker: self.ticker.clone(),
             config: self.config.clone(),
             metadata: None,
         };
@@ -360,6 +361,8 @@ pub struct Plugin {
     keys: RwLock<KeyState>,
     pre: wit::CircuitAdapterPre<HostState>,
     engine: Engine,
+    /// Keeps wall-time bounds working for as long as the plugin lives, runtime dropped or not.
+    _ticker: Arc<EpochTicker>,
     config: RuntimeConfig,
     metadata: Option<PluginMetadata>,
 }
