@@ -22,6 +22,24 @@ fn batch(c: &mut Criterion) {
     // Same proof either way: the kernels change where arithmetic runs, not what it computes.
     assert_eq!(host.prove_batch("check", &witness, &prover).unwrap(), guest.prove_batch("check", &witness, &prover).unwrap());
 
+    // What crosses the boundary for one batch, and the host's share of converting it.
+    let before = host.kernel_stats();
+    let t = std::time::Instant::now();
+    host.prove_batch("stats", &witness, &prover).unwrap();
+    let total = t.elapsed();
+    let after = host.kernel_stats();
+    let mib = |b: u64| b as f64 / (1 << 20) as f64;
+    println!(
+        "one batch: {:.0} ms in all; {} kernel calls; {:.2} MiB to the host, {:.2} MiB back; kernels {:.0} ms; host-side conversion {:.1} ms ({:.2}% of the batch)",
+        total.as_secs_f64() * 1e3,
+        after.calls - before.calls,
+        mib(after.bytes_in - before.bytes_in),
+        mib(after.bytes_out - before.bytes_out),
+        (after.compute - before.compute).as_secs_f64() * 1e3,
+        (after.codec - before.codec).as_secs_f64() * 1e3,
+        100.0 * (after.codec - before.codec).as_secs_f64() / total.as_secs_f64()
+    );
+
     let mut g = c.benchmark_group("prove_batch");
     g.sample_size(10);
     g.bench_function("host-kernels", |b| b.iter(|| host.prove_batch("bench", &witness, &prover).unwrap()));

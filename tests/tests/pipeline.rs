@@ -53,6 +53,10 @@ fn a_three_batch_sequence_proves_verifies_and_rejects_every_flipped_byte() {
 
     let witnesses = p.sample_sequence(3, 11).unwrap();
     let batches = prove_all(&p, &witnesses);
+    // Each batch runs 7 NTTs and 5 MSMs (4 in G1, 1 in G2) on the host, nothing else.
+    let stats = p.kernel_stats();
+    assert_eq!(stats.calls, 3 * 12, "{stats:?}");
+    assert!(stats.bytes_in > 0 && stats.bytes_out > 0 && stats.compute > stats.codec, "{stats:?}");
     let claims: Vec<_> = batches.iter().map(|b| p.verify("verify batch", Stage::Batch, b).unwrap()).collect();
     for w in claims.windows(2) {
         assert_eq!(w[0].new_state_root, w[1].old_state_root, "sample batches chain");

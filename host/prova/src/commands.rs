@@ -230,6 +230,15 @@ fn demo(rt: &Runtime, dir: &Path, name: &str, batches: u32, seed: u64, prover: &
     let claim = p.verify("verify final", Stage::Final, &fin)?;
     println!("{:<28} {:>10}", "verify final", ms(t.elapsed()));
     println!("{:<28} {:>10}", "total (after setup)", ms(total.elapsed()));
+    let k = p.kernel_stats();
+    println!(
+        "host kernels: {} calls, {:.1} MiB in, {:.1} MiB out, {} computing, {} converting",
+        k.calls,
+        k.bytes_in as f64 / (1 << 20) as f64,
+        k.bytes_out as f64 / (1 << 20) as f64,
+        ms(k.compute),
+        ms(k.codec)
+    );
     if claim.prover != prover {
         bail!("the final proof is bound to 0x{}, not to 0x{}", hex::encode(&claim.prover), hex::encode(prover));
     }

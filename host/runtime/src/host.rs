@@ -2,6 +2,7 @@
 //! stderr), the resource table, the memory limiter, the kernel backend and the plugin's keys.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use prova_compute::{Backend, G1Bases, G2Bases, KernelError, NttKind};
 use wasmtime::component::{Resource, ResourceTable};
@@ -30,12 +31,14 @@ pub struct HostState {
     pub(crate) stderr: MemoryOutputPipe,
     backend: Arc<dyn Backend>,
     keys: Option<Arc<KeySet>>,
+    stats: Arc<crate::KernelCounters>,
 }
 
 impl HostState {
     pub fn new(
         backend: Arc<dyn Backend>,
         keys: Option<Arc<KeySet>>,
+        stats: Arc<crate::KernelCounters>,
         memory_bytes: u64,
         stderr_bytes: usize,
         max_handles: usize,
@@ -52,7 +55,7 @@ impl HostState {
             .build();
         let mut table = ResourceTable::new();
         table.set_max_capacity(max_handles);
-        Self { wasi, table, limiter: MemoryLimiter::new(memory_bytes), stderr, backend, keys }
+        Self { wasi, table, limiter: MemoryLimiter::new(memory_bytes), stderr, backend, keys, stats }
     }
 
     /// What the guest wrote to stderr during this job.
@@ -72,22 +75,49 @@ impl HostState {
         prova_codec::frs_from_limbs(limbs).map_err(|e| KernelError::InvalidInput(format!("scalars: {e}")))
     }
 
+    /// Runs one kernel call: decode the input limbs, compute, encode the result, and count
+    /// bytes and time for [`KernelStats`](crate::KernelStats).
+    fn metered<R>(
+        &self,
+        input: &[u64],
+        compute: impl FnOnce(Vec<ark_bn254::Fr>) -> Result<R, KernelError>,
+        encode: impl FnOnce(R) -> Vec<u64>,
+    ) -> Result<Vec<u64>, KernelError> {
+        let t0 = Instant::now();
+        let decoded = Self::scalars(input)?;
+        let t1 = Instant::now();
+        let result = compute(decoded)?;
+        let t2 = Instant::now();
+        let out = encode(result);
+        let codec = (t1 - t0) + t2.elapsed();
+        self.stats.record(8 * input.len() as u64, 8 * out.len() as u64, t2 - t1, codec);
+        Ok(out)
+    }
+
     pub(crate) fn kernel_msm_g1(&self, h: &Resource<G1Handle>, start: u32, scalars: &[u64]) -> Result<Vec<u64>, KernelError> {
         let bases = self.g1(h).map_err(|e| KernelError::InvalidInput(e.to_string()))?;
-        let p = self.backend.msm_g1(bases, start as usize, &Self::scalars(scalars)?)?;
-        Ok(prova_codec::g1s_to_limbs(&[ark_ec::CurveGroup::into_affine(p)]))
+        self.metered(
+            scalars,
+            |s| self.backend.msm_g1(bases, start as usize, &s),
+            |p| prova_codec::g1s_to_limbs(&[ark_ec::CurveGroup::into_affine(p)]),
+        )
     }
 
     pub(crate) fn kernel_msm_g2(&self, h: &Resource<G2Handle>, start: u32, scalars: &[u64]) -> Result<Vec<u64>, KernelError> {
         let bases = self.g2(h).map_err(|e| KernelError::InvalidInput(e.to_string()))?;
-        let p = self.backend.msm_g2(bases, start as usize, &Self::scalars(scalars)?)?;
-        Ok(prova_codec::g2s_to_limbs(&[ark_ec::CurveGroup::into_affine(p)]))
+        self.metered(
+            scalars,
+            |s| self.backend.msm_g2(bases, start as usize, &s),
+            |p| prova_codec::g2s_to_limbs(&[ark_ec::CurveGroup::into_affine(p)]),
+        )
     }
 
     pub(crate) fn kernel_ntt(&self, values: &[u64], kind: NttKind) -> Result<Vec<u64>, KernelError> {
-        let mut v = Self::scalars(values)?;
-        self.backend.ntt(&mut v, kind)?;
-        Ok(prova_codec::frs_to_limbs(&v))
+        self.metered(
+            values,
+            |mut v| self.backend.ntt(&mut v, kind).map(|()| v),
+            |v| prova_codec::frs_to_limbs(&v),
+        )
     }
 
     fn section(&self, name: &str) -> Result<&Section, KeyLookupError> {

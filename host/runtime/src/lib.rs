@@ -155,6 +155,50 @@ pub enum JobErrorKind {
     Keys(String),
 }
 
+/// What the host kernels did for a plugin's jobs since it was loaded: calls, bytes that crossed
+/// the boundary as kernel arguments and results, time computing, and time converting between
+/// the wire encoding and arkworks types (boundary overhead on the host side).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct KernelStats {
+    pub calls: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub compute: Duration,
+    pub codec: Duration,
+}
+
+/// Lock-free cumulative counters behind [`KernelStats`], shared by a plugin's concurrent jobs.
+#[derive(Debug, Default)]
+struct KernelCounters {
+    calls: std::sync::atomic::AtomicU64,
+    bytes_in: std::sync::atomic::AtomicU64,
+    bytes_out: std::sync::atomic::AtomicU64,
+    compute_ns: std::sync::atomic::AtomicU64,
+    codec_ns: std::sync::atomic::AtomicU64,
+}
+
+impl KernelCounters {
+    fn record(&self, bytes_in: u64, bytes_out: u64, compute: Duration, codec: Duration) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.calls.fetch_add(1, Relaxed);
+        self.bytes_in.fetch_add(bytes_in, Relaxed);
+        self.bytes_out.fetch_add(bytes_out, Relaxed);
+        self.compute_ns.fetch_add(compute.as_nanos() as u64, Relaxed);
+        self.codec_ns.fetch_add(codec.as_nanos() as u64, Relaxed);
+    }
+
+    fn snapshot(&self) -> KernelStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        KernelStats {
+            calls: self.calls.load(Relaxed),
+            bytes_in: self.bytes_in.load(Relaxed),
+            bytes_out: self.bytes_out.load(Relaxed),
+            compute: Duration::from_nanos(self.compute_ns.load(Relaxed)),
+            codec: Duration::from_nanos(self.codec_ns.load(Relaxed)),
+        }
+    }
+}
+
 /// Marker error the wall-time callback raises, so that the trap can be told apart.
 #[derive(Debug)]
 struct WallTimeExceeded;
@@ -326,6 +370,7 @@ impl Runtime {
             pre,
             engine: self.engine.clone(),
             _ticker: self.ticker.clone(),
+            stats: Arc::default(),
             config: self.config.clone(),
             metadata: None,
         };
@@ -363,6 +408,7 @@ pub struct Plugin {
     engine: Engine,
     /// Keeps wall-time bounds working for as long as the plugin lives, runtime dropped or not.
     _ticker: Arc<EpochTicker>,
+    stats: Arc<KernelCounters>,
     config: RuntimeConfig,
     metadata: Option<PluginMetadata>,
 }
@@ -383,6 +429,11 @@ impl Plugin {
     pub fn key_path(&self) -> &Path {
         &self.key_path
     }
+    /// What the host kernels did for this plugin's jobs since it was loaded.
+    pub fn kernel_stats(&self) -> KernelStats {
+        self.stats.snapshot()
+    }
+
     /// The installed key set, if any.
     pub fn keys(&self) -> Option<Arc<KeySet>> {
         match &*self.keys.read().expect("key lock poisoned") {
@@ -403,7 +454,7 @@ impl Plugin {
         let started = Instant::now();
         let fail = |kind| JobError { plugin: self.label.clone(), job: job.to_string(), kind };
         let memory = self.metadata.as_ref().map_or(limits.max_memory_bytes, |m| m.memory_bytes.min(limits.max_memory_bytes));
-        let state = HostState::new(self.config.backend.clone(), self.keys(), memory, limits.stderr_bytes, limits.max_handles);
+        let state = HostState::new(self.config.backend.clone(), self.keys(), self.stats.clone(), memory, limits.stderr_bytes, limits.max_handles);
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
         store.set_fuel(limits.fuel_per_job).map_err(|e| fail(JobErrorKind::Trapped(format!("{e:#}"))))?;
