@@ -10,6 +10,7 @@
 //! returns arkworks types; the wire encoding lives in `prova-codec`, the plugin glue in
 //! `prova-runtime`.
 
+mod msm;
 mod rayon_backend;
 
 use std::sync::Arc;

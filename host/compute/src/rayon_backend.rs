@@ -1,8 +1,8 @@
-//! The CPU backend: arkworks' parallel MSM and radix-2 FFTs, run on a rayon pool of our own.
-//!
-//! Why not hand-written kernels: arkworks' `VariableBaseMSM` already uses signed-digit
-//! Pippenger and is the reference every other backend is held to; owning a pool (rather than the
-//! global one) lets the node size CPU proving separately from the rest of the process.
+//! The CPU backend, on a rayon pool of its own (so the node can size CPU proving apart from the
+//! rest of the process): our batch-affine G1 MSM (`crate::msm`), and arkworks' parallel MSM for
+//! G2 and radix-2 FFTs for the NTTs. G2 MSM is one of five MSMs in a Groth16 proof and NTTs about
+//! a tenth of proving time, so those stay on the well-tested arkworks code until a benchmark
+//! says otherwise.
 
 use ark_bn254::{Fr, G1Projective, G2Projective};
 use ark_ec::VariableBaseMSM;
@@ -35,7 +35,7 @@ impl Backend for RayonBackend {
 
     fn msm_g1(&self, bases: &G1Bases, start: usize, scalars: &[Fr]) -> Result<G1Projective, KernelError> {
         let bases = bases.range(start, scalars.len())?;
-        Ok(self.pool.install(|| G1Projective::msm_unchecked(bases, scalars)))
+        Ok(self.pool.install(|| crate::msm::msm_g1(bases, scalars)))
     }
 
     fn msm_g2(&self, bases: &G2Bases, start: usize, scalars: &[Fr]) -> Result<G2Projective, KernelError> {
