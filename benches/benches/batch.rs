@@ -14,7 +14,8 @@ fn batch(c: &mut Criterion) {
     let dir = transfer_dir();
     std::fs::copy(plugins::TRANSFER_GROTH16_GUEST_KERNELS, dir.path().join("guest-kernels.wasm")).unwrap();
     std::fs::copy(dir.path().join("transfer-groth16.keys"), dir.path().join("guest-kernels.keys")).unwrap();
-    let rt = runtime_with(Limits::default(), None);
+    // Unbounded fuel: arkworks inside the guest burns far more than a product job's budget.
+    let rt = runtime_with(Limits { fuel_per_job: u64::MAX, ..Limits::default() }, None);
     let load = |f: &str| rt.load(&Path::new(dir.path()).join(f)).unwrap();
     let (host, guest) = (load("transfer-groth16.wasm"), load("guest-kernels.wasm"));
     let witness = host.sample_sequence(1, 3).unwrap().remove(0);

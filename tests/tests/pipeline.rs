@@ -102,3 +102,21 @@ fn proving_without_keys_says_how_to_get_them() {
     let e = p.prove_batch("no keys", &w[0], &PROVER).unwrap_err();
     assert!(matches!(&e.kind, JobErrorKind::Adapter(AdapterError::InvalidInput(m)) if m.contains("prova plugins setup")), "{e}");
 }
+
+#[test]
+fn a_corrupt_key_file_fails_only_the_jobs_that_need_keys_and_setup_replaces_it() {
+    let dir = plugin_dir(&[("transfer-groth16", plugins::TRANSFER_GROTH16)]);
+    std::fs::write(dir.path().join("transfer-groth16.keys"), b"PROVAKEY but not really").unwrap();
+    let p = runtime_with(Limits::default(), None).load(&dir.path().join("transfer-groth16.wasm")).unwrap();
+    assert!(p.key_problem().is_some_and(|w| w.contains("transfer-groth16.keys")));
+    let w = p.sample_sequence(1, 1).unwrap();
+    let e = p.prove_batch("broken keys", &w[0], &PROVER).unwrap_err();
+    assert!(matches!(&e.kind, JobErrorKind::Keys(m) if m.contains("bad magic") || m.contains("checksum")), "{e}");
+    // Nothing was overwritten by the failed job.
+    assert_eq!(std::fs::read(dir.path().join("transfer-groth16.keys")).unwrap(), b"PROVAKEY but not really");
+
+    p.setup(b"replacement").unwrap();
+    assert!(p.key_problem().is_none());
+    let proof = p.prove_batch("repaired", &w[0], &PROVER).unwrap();
+    assert_eq!(p.verify("repaired", Stage::Batch, &proof).unwrap().prover, PROVER);
+}

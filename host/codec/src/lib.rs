@@ -87,8 +87,17 @@ fn push_fq(x: &Fq, out: &mut Vec<u64>) {
     out.extend_from_slice(&x.into_bigint().0);
 }
 
+/// How much a point decoder checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Check {
+    /// On the curve and in the subgroup: for anything that came off the wire.
+    Full,
+    /// Canonical coordinates only: for points this process produced or already checked.
+    Trusted,
+}
+
 /// Decodes the G1 point at `index` (for error messages) from exactly 8 limbs.
-fn g1_at(limbs: &[u64], index: usize) -> Result<G1Affine, CodecError> {
+fn g1_at(limbs: &[u64], index: usize, check: Check) -> Result<G1Affine, CodecError> {
     const WHAT: &str = "G1";
     let x: Fq = field_from_limbs(&limbs[..FIELD_LIMBS], WHAT, index)?;
     let y: Fq = field_from_limbs(&limbs[FIELD_LIMBS..], WHAT, index)?;
@@ -96,7 +105,7 @@ fn g1_at(limbs: &[u64], index: usize) -> Result<G1Affine, CodecError> {
         return Ok(G1Affine::zero());
     }
     let p = G1Affine::new_unchecked(x, y);
-    if !p.is_on_curve() {
+    if check == Check::Full && !p.is_on_curve() {
         return Err(CodecError::NotOnCurve { what: WHAT, index });
     }
     // BN254 G1 has cofactor 1: every point on the curve is in the subgroup.
@@ -109,13 +118,20 @@ pub fn g1_from_limbs(limbs: &[u64]) -> Result<G1Affine, CodecError> {
     if limbs.len() != G1_LIMBS {
         return Err(CodecError::Length { what: "one G1 point", len: limbs.len(), per: G1_LIMBS });
     }
-    g1_at(limbs, 0)
+    g1_at(limbs, 0, Check::Full)
 }
 
 /// Decodes a vector of G1 points.
 pub fn g1s_from_limbs(limbs: &[u64]) -> Result<Vec<G1Affine>, CodecError> {
     check_len(limbs, G1_LIMBS, "G1 points")?;
-    limbs.chunks_exact(G1_LIMBS).enumerate().map(|(i, c)| g1_at(c, i)).collect()
+    limbs.chunks_exact(G1_LIMBS).enumerate().map(|(i, c)| g1_at(c, i, Check::Full)).collect()
+}
+
+/// Decodes G1 points without the curve check: only for points the caller's own side produced
+/// (such as bases the host validated when it loaded them).
+pub fn g1s_from_limbs_trusted(limbs: &[u64]) -> Result<Vec<G1Affine>, CodecError> {
+    check_len(limbs, G1_LIMBS, "G1 points")?;
+    limbs.chunks_exact(G1_LIMBS).enumerate().map(|(i, c)| g1_at(c, i, Check::Trusted)).collect()
 }
 
 /// Appends the limbs of a G1 point.
@@ -136,7 +152,7 @@ pub fn g1s_to_limbs(ps: &[G1Affine]) -> Vec<u64> {
     out
 }
 
-fn g2_at(limbs: &[u64], index: usize) -> Result<G2Affine, CodecError> {
+fn g2_at(limbs: &[u64], index: usize, check: Check) -> Result<G2Affine, CodecError> {
     const WHAT: &str = "G2";
     let f = |k: usize| field_from_limbs::<Fq>(&limbs[k * FIELD_LIMBS..(k + 1) * FIELD_LIMBS], WHAT, index);
     let x = Fq2::new(f(0)?, f(1)?);
@@ -145,6 +161,9 @@ fn g2_at(limbs: &[u64], index: usize) -> Result<G2Affine, CodecError> {
         return Ok(G2Affine::zero());
     }
     let p = G2Affine::new_unchecked(x, y);
+    if check == Check::Trusted {
+        return Ok(p);
+    }
     if !p.is_on_curve() {
         return Err(CodecError::NotOnCurve { what: WHAT, index });
     }
@@ -160,13 +179,19 @@ pub fn g2_from_limbs(limbs: &[u64]) -> Result<G2Affine, CodecError> {
     if limbs.len() != G2_LIMBS {
         return Err(CodecError::Length { what: "one G2 point", len: limbs.len(), per: G2_LIMBS });
     }
-    g2_at(limbs, 0)
+    g2_at(limbs, 0, Check::Full)
 }
 
 /// Decodes a vector of G2 points.
 pub fn g2s_from_limbs(limbs: &[u64]) -> Result<Vec<G2Affine>, CodecError> {
     check_len(limbs, G2_LIMBS, "G2 points")?;
-    limbs.chunks_exact(G2_LIMBS).enumerate().map(|(i, c)| g2_at(c, i)).collect()
+    limbs.chunks_exact(G2_LIMBS).enumerate().map(|(i, c)| g2_at(c, i, Check::Full)).collect()
+}
+
+/// Decodes G2 points without the curve and subgroup checks; see [`g1s_from_limbs_trusted`].
+pub fn g2s_from_limbs_trusted(limbs: &[u64]) -> Result<Vec<G2Affine>, CodecError> {
+    check_len(limbs, G2_LIMBS, "G2 points")?;
+    limbs.chunks_exact(G2_LIMBS).enumerate().map(|(i, c)| g2_at(c, i, Check::Trusted)).collect()
 }
 
 /// Appends the limbs of a G2 point.
@@ -207,6 +232,17 @@ mod tests {
         let g2s: Vec<G2Affine> =
             (0..5).map(|_| G2Affine::rand(&mut rng)).chain([G2Affine::zero()]).collect();
         assert_eq!(g2s_from_limbs(&g2s_to_limbs(&g2s)).unwrap(), g2s);
+    }
+
+    #[test]
+    fn trusted_decoding_skips_only_the_curve_checks() {
+        let mut g1 = g1s_to_limbs(&[G1Projective::generator().into()]);
+        g1[4] ^= 1;
+        assert!(g1s_from_limbs(&g1).is_err());
+        assert!(g1s_from_limbs_trusted(&g1).is_ok());
+        let q = Fq::MODULUS.0;
+        let bad: Vec<u64> = q.iter().chain(&[0; 4]).copied().collect();
+        assert!(g1s_from_limbs_trusted(&bad).is_err(), "coordinates must still be canonical");
     }
 
     #[test]

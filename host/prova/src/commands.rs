@@ -165,7 +165,10 @@ fn print_plugin(p: &Plugin) {
             println!("      verifying key: {} bytes, 0x{}...", vk.len(), hex::encode(&vk[..vk.len().min(16)]));
             println!("      key set {} ({})", keys.digest_hex(), keys.describe().join(", "));
         }
-        _ => println!("      keys: not installed (prova plugins setup --plugin {})", m.name),
+        _ => match p.key_problem() {
+            Some(why) => println!("      keys: UNUSABLE: {why} (prova plugins setup --plugin {} replaces them)", m.name),
+            None => println!("      keys: not installed (prova plugins setup --plugin {})", m.name),
+        },
     }
 }
 

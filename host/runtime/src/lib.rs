@@ -360,7 +360,19 @@ impl Runtime {
             .map_err(|e| RuntimeError::Link { path: path.to_owned(), why: format!("{e:#}") })?;
 
         let key_path = path.with_extension("keys");
-        let keys = if key_path.exists() { KeyState::Loaded(Arc::new(KeySet::read(&key_path)?)) } else { KeyState::None };
+        // A broken key file must not hide the plugin (nor stop `setup` from replacing it): the
+        // plugin loads, and only jobs that need keys fail, saying why.
+        let keys = if !key_path.exists() {
+            KeyState::None
+        } else {
+            match KeySet::read(&key_path) {
+                Ok(k) => KeyState::Loaded(Arc::new(k)),
+                Err(e) => {
+                    warn!(error = %e, "unusable key set");
+                    KeyState::Broken(e.to_string())
+                }
+            }
+        };
         let mut plugin = Plugin {
             label: path.file_stem().map_or_else(|| path.display().to_string(), |s| s.to_string_lossy().into_owned()),
             path: path.to_owned(),
@@ -380,7 +392,7 @@ impl Runtime {
             ..self.config.limits.clone()
         };
         let metadata: PluginMetadata = plugin
-            .run("metadata", &metadata_limits, |a, s| a.call_metadata(s).map(Ok::<_, wit::types::AdapterError>))
+            .run("metadata", &metadata_limits, NeedsKeys::No, |a, s| a.call_metadata(s).map(Ok::<_, wit::types::AdapterError>))
             .map(Into::<PluginMetadata>::into)
             .map_err(|e| RuntimeError::Metadata { path: path.to_owned(), source: Box::new(e) })?;
         if !version_of(&format!("@{}", metadata.wit_version)).is_some_and(|v| compatible(v, wit::VERSION)) {
@@ -395,6 +407,14 @@ impl Runtime {
 enum KeyState {
     None,
     Loaded(Arc<KeySet>),
+    Broken(String),
+}
+
+/// Whether a job reads the proving key: jobs that do fail at once when the key file is broken.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum NeedsKeys {
+    Yes,
+    No,
 }
 
 /// A loaded, checked plugin. Cheap to share across threads; every call is one job.
@@ -438,7 +458,15 @@ impl Plugin {
     pub fn keys(&self) -> Option<Arc<KeySet>> {
         match &*self.keys.read().expect("key lock poisoned") {
             KeyState::Loaded(k) => Some(k.clone()),
-            KeyState::None => None,
+            KeyState::None | KeyState::Broken(_) => None,
+        }
+    }
+
+    /// Why the key file beside the plugin cannot be used, if it cannot.
+    pub fn key_problem(&self) -> Option<String> {
+        match &*self.keys.read().expect("key lock poisoned") {
+            KeyState::Broken(why) => Some(why.clone()),
+            _ => None,
         }
     }
 
@@ -447,12 +475,16 @@ impl Plugin {
         &self,
         job: &str,
         limits: &Limits,
+        needs_keys: NeedsKeys,
         call: impl FnOnce(&wit::guest::Guest, &mut Store<HostState>) -> wasmtime::Result<Result<T, E>>,
     ) -> Result<T, JobError> {
         let span = info_span!("plugin.job", plugin = %self.label, job);
         let _g = span.enter();
         let started = Instant::now();
         let fail = |kind| JobError { plugin: self.label.clone(), job: job.to_string(), kind };
+        if let (NeedsKeys::Yes, Some(why)) = (needs_keys, self.key_problem()) {
+            return Err(fail(JobErrorKind::Keys(why)));
+        }
         let memory = self.metadata.as_ref().map_or(limits.max_memory_bytes, |m| m.memory_bytes.min(limits.max_memory_bytes));
         let state = HostState::new(self.config.backend.clone(), self.keys(), self.stats.clone(), memory, limits.stderr_bytes, limits.max_handles);
         let mut store = Store::new(&self.engine, state);
@@ -507,7 +539,7 @@ impl Plugin {
     /// Runs the plugin's deterministic dev setup and installs the key set beside the plugin
     /// (atomically). Returns the installed set.
     pub fn setup(&self, seed: &[u8]) -> Result<Arc<KeySet>, JobError> {
-        let sections = self.run("setup", self.limits(), |a, s| a.call_setup(s, seed))?;
+        let sections = self.run("setup", self.limits(), NeedsKeys::No, |a, s| a.call_setup(s, seed))?;
         let sections: Vec<(String, keys::SectionData)> = sections.into_iter().map(|k| (k.name, k.data.into())).collect();
         let fail = |kind| JobError { plugin: self.label.clone(), job: "setup".into(), kind };
         let set = KeySet::from_sections(sections.clone()).map_err(|e| fail(JobErrorKind::Keys(format!("setup produced a bad key set: {e}"))))?;
@@ -519,27 +551,27 @@ impl Plugin {
 
     /// A sample sequence of `batches` batch witnesses.
     pub fn sample_sequence(&self, batches: u32, seed: u64) -> Result<Vec<Vec<u8>>, JobError> {
-        self.run("sample-sequence", self.limits(), |a, s| a.call_sample_sequence(s, batches, seed))
+        self.run("sample-sequence", self.limits(), NeedsKeys::No, |a, s| a.call_sample_sequence(s, batches, seed))
     }
 
     /// Proves one batch for `prover`.
     pub fn prove_batch(&self, job: &str, witness: &[u8], prover: &[u8; 20]) -> Result<Vec<u8>, JobError> {
-        self.run(job, self.limits(), |a, s| a.call_prove_batch(s, witness, &prover.to_vec()))
+        self.run(job, self.limits(), NeedsKeys::Yes, |a, s| a.call_prove_batch(s, witness, &prover.to_vec()))
     }
 
     /// Combines batch proofs of one sequence.
     pub fn aggregate(&self, job: &str, batch_proofs: &[Vec<u8>]) -> Result<Vec<u8>, JobError> {
-        self.run(job, self.limits(), |a, s| a.call_aggregate(s, batch_proofs))
+        self.run(job, self.limits(), NeedsKeys::Yes, |a, s| a.call_aggregate(s, batch_proofs))
     }
 
     /// Binds a batch proof or an aggregate to `submitter`.
     pub fn finalize(&self, job: &str, proof: &[u8], submitter: &[u8; 20]) -> Result<Vec<u8>, JobError> {
-        self.run(job, self.limits(), |a, s| a.call_finalize(s, proof, &submitter.to_vec()))
+        self.run(job, self.limits(), NeedsKeys::Yes, |a, s| a.call_finalize(s, proof, &submitter.to_vec()))
     }
 
     /// Checks a proof of `stage`.
     pub fn verify(&self, job: &str, stage: Stage, proof: &[u8]) -> Result<Claim, JobError> {
-        self.run(job, self.limits(), |a, s| a.call_verify(s, stage.into(), proof)).map(Into::into)
+        self.run(job, self.limits(), NeedsKeys::Yes, |a, s| a.call_verify(s, stage.into(), proof)).map(Into::into)
     }
 }
 

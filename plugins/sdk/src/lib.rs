@@ -90,13 +90,14 @@ pub mod kernels {
     }
 
     /// Copies resident G1 bases into the guest (costly; for adapters that compute on them).
+    /// The host validated them when it loaded the key set, so only the encoding is checked here.
     pub fn g1_points(bases: &G1Bases) -> Result<Vec<G1Affine>, AdapterError> {
-        prova_codec::g1s_from_limbs(&bases.points()).map_err(decode_error)
+        prova_codec::g1s_from_limbs_trusted(&bases.points()).map_err(decode_error)
     }
 
-    /// Copies resident G2 bases into the guest.
+    /// Copies resident G2 bases into the guest; see [`g1_points`].
     pub fn g2_points(bases: &G2Bases) -> Result<Vec<G2Affine>, AdapterError> {
-        prova_codec::g2s_from_limbs(&bases.points()).map_err(decode_error)
+        prova_codec::g2s_from_limbs_trusted(&bases.points()).map_err(decode_error)
     }
 }
 
