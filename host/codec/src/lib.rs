@@ -50,7 +50,7 @@ fn field_from_limbs<F: PrimeField<BigInt = BigInt<4>>>(
 }
 
 fn check_len(limbs: &[u64], per: usize, what: &'static str) -> Result<usize, CodecError> {
-    if limbs.len() % per != 0 {
+    if !limbs.len().is_multiple_of(per) {
         return Err(CodecError::Length { what, len: limbs.len(), per });
     }
     Ok(limbs.len() / per)
@@ -268,11 +268,11 @@ mod tests {
         // A point on the twist but outside the r-torsion: x = 1 + u lifted to the curve.
         let mut found = None;
         for i in 1u64.. {
-            if let Some(p) = G2Affine::get_point_from_x_unchecked(Fq2::new(Fq::from(i), Fq::from(1u64)), false) {
-                if !p.is_in_correct_subgroup_assuming_on_curve() {
-                    found = Some(p);
-                    break;
-                }
+            if let Some(p) = G2Affine::get_point_from_x_unchecked(Fq2::new(Fq::from(i), Fq::from(1u64)), false)
+                && !p.is_in_correct_subgroup_assuming_on_curve()
+            {
+                found = Some(p);
+                break;
             }
         }
         let limbs = g2s_to_limbs(&[found.unwrap()]);

@@ -15,10 +15,7 @@ fn backend() -> RayonBackend {
 }
 
 /// Random points and scalars, with some zero scalars and points at infinity mixed in.
-fn inputs<P: AffineRepr>(n: usize, seed: u64) -> (Vec<P>, Vec<Fr>)
-where
-    P: UniformRand,
-{
+fn inputs<P: AffineRepr + UniformRand>(n: usize, seed: u64) -> (Vec<P>, Vec<Fr>) {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut points: Vec<P> = (0..n).map(|_| P::rand(&mut rng)).collect();
     let mut scalars: Vec<Fr> = (0..n).map(|_| Fr::rand(&mut rng)).collect();

@@ -55,7 +55,7 @@ fn decode_points<P: Send>(
     per: usize,
     decode: impl Fn(&[u64]) -> Result<Vec<P>, prova_codec::CodecError> + Sync,
 ) -> Result<Vec<P>, String> {
-    if limbs.len() % per != 0 {
+    if !limbs.len().is_multiple_of(per) {
         return Err(format!("{} limbs is not a whole number of points", limbs.len()));
     }
     const CHUNK: usize = 4096;
