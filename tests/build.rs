@@ -83,9 +83,11 @@ fn cargo_build(root: &Path, target_dir: &Path, args: &[&str]) {
         .arg(target_dir)
         .args(args)
         .current_dir(root.join("plugins"))
-        // The outer build's flags are for the host; never let them reach the guests.
+        // The outer build's flags are for the host; never let them reach the guests. Ours map
+        // the checkout and cargo home away, so a component's digest (which keys the `.cwasm`
+        // cache and names the plugin) does not depend on where it was built.
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("RUSTFLAGS")
+        .env("RUSTFLAGS", guest_rustflags(root))
         .env_remove("CARGO_TARGET_DIR")
         .env_remove("CARGO_BUILD_TARGET")
         .env_remove("CARGO_MAKEFLAGS")
@@ -95,4 +97,13 @@ fn cargo_build(root: &Path, target_dir: &Path, args: &[&str]) {
         status.success(),
         "building the guest plugins failed (is the target installed? `rustup target add wasm32-wasip2`)"
     );
+}
+
+/// Flags that make guest builds independent of the checkout's and cargo home's location.
+/// `scripts/build-plugins.sh` sets the same flags.
+fn guest_rustflags(root: &Path) -> String {
+    let cargo_home = std::env::var("CARGO_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cargo"));
+    format!("--remap-path-prefix={}=/prova --remap-path-prefix={}=/cargo", root.display(), cargo_home.display())
 }

@@ -510,7 +510,8 @@ impl Plugin {
         }
         match result {
             Ok(Ok(v)) => {
-                debug!(elapsed_ms = started.elapsed().as_millis() as u64, "job done");
+                let fuel_used = limits.fuel_per_job - store.get_fuel().unwrap_or(0);
+                debug!(elapsed_ms = started.elapsed().as_millis() as u64, fuel_used, "job done");
                 Ok(v)
             }
             Ok(Err(e)) => Err(fail(JobErrorKind::Adapter(e.into()))),
