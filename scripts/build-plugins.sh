@@ -6,7 +6,7 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 target="${CARGO_TARGET_DIR:-$root/target}/wasm-plugins"
 rustup target add wasm32-wasip2 >/dev/null 2>&1 || rustup target add wasm32-wasip2
-# Same flags as tests/build.rs: components do not depend on where they were built.
+# Same flags as tests/build.rs (so both share one build): no local paths in the components.
 export RUSTFLAGS="--remap-path-prefix=$root=/prova --remap-path-prefix=${CARGO_HOME:-$HOME/.cargo}=/cargo"
 (cd "$root/plugins" && cargo build --release --target wasm32-wasip2 --workspace --target-dir "$target")
 mkdir -p "$root/dist/plugins"

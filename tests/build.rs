@@ -83,9 +83,8 @@ fn cargo_build(root: &Path, target_dir: &Path, args: &[&str]) {
         .arg(target_dir)
         .args(args)
         .current_dir(root.join("plugins"))
-        // The outer build's flags are for the host; never let them reach the guests. Ours map
-        // the checkout and cargo home away, so a component's digest (which keys the `.cwasm`
-        // cache and names the plugin) does not depend on where it was built.
+        // The outer build's flags are for the host; never let them reach the guests. Ours keep
+        // the builder's paths (checkout, cargo home) out of the components.
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .env("RUSTFLAGS", guest_rustflags(root))
         .env_remove("CARGO_TARGET_DIR")
@@ -99,8 +98,9 @@ fn cargo_build(root: &Path, target_dir: &Path, args: &[&str]) {
     );
 }
 
-/// Flags that make guest builds independent of the checkout's and cargo home's location.
-/// `scripts/build-plugins.sh` sets the same flags.
+/// Flags that keep local paths out of guest components. `scripts/build-plugins.sh` sets the same
+/// flags, so that both share one build. (Components still differ between checkouts in different
+/// folders: cargo's crate hashes include path dependencies' locations.)
 fn guest_rustflags(root: &Path) -> String {
     let cargo_home = std::env::var("CARGO_HOME")
         .map(PathBuf::from)
