@@ -41,10 +41,13 @@ pub enum Section {
     Bytes(Vec<u8>),
 }
 
-/// A plugin's key set, validated and resident.
-#[derive(Debug, Clone)]
+/// A plugin's key set. Its integrity (checksum, structure) is checked when it is read; its
+/// points are checked once, on first use ([`KeySet::validate`]), so that listing plugins stays
+/// fast and a node pays for validation once per process.
+#[derive(Debug)]
 pub struct KeySet {
-    sections: BTreeMap<String, Section>,
+    raw: BTreeMap<String, SectionData>,
+    checked: std::sync::OnceLock<Result<BTreeMap<String, Section>, String>>,
     /// keccak256 of the encoded body: names this key set in logs.
     digest: [u8; 32],
 }
@@ -71,49 +74,71 @@ fn decode_points<P: Send>(
     Ok(out)
 }
 
+fn check_section(name: &str, data: &SectionData) -> Result<Section, String> {
+    Ok(match data {
+        SectionData::G1(l) => Section::G1(G1Bases::new(
+            decode_points(l, prova_codec::G1_LIMBS, prova_codec::g1s_from_limbs).map_err(|e| format!("section {name:?}: {e}"))?,
+        )),
+        SectionData::G2(l) => Section::G2(G2Bases::new(
+            decode_points(l, prova_codec::G2_LIMBS, prova_codec::g2s_from_limbs).map_err(|e| format!("section {name:?}: {e}"))?,
+        )),
+        SectionData::Bytes(b) => Section::Bytes(b.clone()),
+    })
+}
+
 impl KeySet {
-    /// Validates sections and makes them resident.
+    /// Takes sections as written; refuses duplicate names. Points are not checked yet.
     pub fn from_sections(sections: Vec<(String, SectionData)>) -> Result<Self, String> {
         let digest = Keccak256::digest(encode_body(&sections)).into();
-        let mut map = BTreeMap::new();
+        let mut raw = BTreeMap::new();
         for (name, data) in sections {
-            let section = match data {
-                SectionData::G1(l) => Section::G1(G1Bases::new(
-                    decode_points(&l, prova_codec::G1_LIMBS, prova_codec::g1s_from_limbs).map_err(|e| format!("section {name:?}: {e}"))?,
-                )),
-                SectionData::G2(l) => Section::G2(G2Bases::new(
-                    decode_points(&l, prova_codec::G2_LIMBS, prova_codec::g2s_from_limbs).map_err(|e| format!("section {name:?}: {e}"))?,
-                )),
-                SectionData::Bytes(b) => Section::Bytes(b),
-            };
-            if map.insert(name.clone(), section).is_some() {
+            if raw.insert(name.clone(), data).is_some() {
                 return Err(format!("section {name:?} appears twice"));
             }
         }
-        Ok(Self { sections: map, digest })
+        Ok(Self { raw, checked: std::sync::OnceLock::new(), digest })
     }
 
+    /// Checks every point (on the curve, in the subgroup) and makes the sections resident. The
+    /// first call does the work; later calls return its outcome.
+    pub fn validate(&self) -> Result<&BTreeMap<String, Section>, String> {
+        self.checked
+            .get_or_init(|| self.raw.iter().map(|(n, d)| Ok((n.clone(), check_section(n, d)?))).collect())
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// A validated section. `None` if absent or if the key set failed validation (which
+    /// [`KeySet::validate`] reports).
     pub fn get(&self, name: &str) -> Option<&Section> {
-        self.sections.get(name)
+        self.validate().ok()?.get(name)
+    }
+
+    /// A bytes section, straight from the file (bytes need no validation).
+    pub fn bytes(&self, name: &str) -> Option<&[u8]> {
+        match self.raw.get(name)? {
+            SectionData::Bytes(b) => Some(b),
+            _ => None,
+        }
     }
 
     pub fn digest_hex(&self) -> String {
         hex::encode(self.digest)
     }
 
-    /// Section names, kinds and sizes, for `plugins list`.
+    /// Section names, kinds and sizes, for `plugins list` (no validation needed).
     pub fn describe(&self) -> Vec<String> {
-        self.sections
+        self.raw
             .iter()
             .map(|(n, s)| match s {
-                Section::G1(b) => format!("{n}: {} G1 points", b.len()),
-                Section::G2(b) => format!("{n}: {} G2 points", b.len()),
-                Section::Bytes(b) => format!("{n}: {} bytes", b.len()),
+                SectionData::G1(l) => format!("{n}: {} G1 points", l.len() / prova_codec::G1_LIMBS),
+                SectionData::G2(l) => format!("{n}: {} G2 points", l.len() / prova_codec::G2_LIMBS),
+                SectionData::Bytes(b) => format!("{n}: {} bytes", b.len()),
             })
             .collect()
     }
 
-    /// Reads and validates a key file.
+    /// Reads a key file and checks its integrity (format, checksum, structure).
     pub fn read(path: &Path) -> Result<Self, RuntimeError> {
         let bad = |why: String| RuntimeError::Keys { path: path.to_owned(), why };
         let bytes = std::fs::read(path).map_err(|e| bad(format!("cannot read: {e}")))?;
@@ -214,6 +239,7 @@ mod tests {
         let path = dir.path().join("x.keys");
         write(&path, &sample()).unwrap();
         let ks = KeySet::read(&path).unwrap();
+        assert!(ks.validate().is_ok());
         assert!(matches!(ks.get("a"), Some(Section::G1(b)) if b.len() == 2));
         assert!(matches!(ks.get("b"), Some(Section::G2(b)) if b.len() == 1));
         assert!(matches!(ks.get("vk"), Some(Section::Bytes(b)) if b == &[1, 2, 3]));
@@ -233,7 +259,9 @@ mod tests {
     fn points_off_the_curve_are_refused_with_their_index() {
         let mut g1 = prova_codec::g1s_to_limbs(&[G1Affine::generator(); 3]);
         g1[2 * 8] ^= 1;
-        let err = KeySet::from_sections(vec![("a".into(), SectionData::G1(g1))]).unwrap_err();
+        let ks = KeySet::from_sections(vec![("a".into(), SectionData::G1(g1))]).unwrap();
+        assert!(ks.get("a").is_none());
+        let err = ks.validate().unwrap_err();
         assert!(err.contains("section \"a\"") && err.contains("point 2"), "{err}");
     }
 }

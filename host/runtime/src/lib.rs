@@ -482,8 +482,14 @@ impl Plugin {
         let _g = span.enter();
         let started = Instant::now();
         let fail = |kind| JobError { plugin: self.label.clone(), job: job.to_string(), kind };
-        if let (NeedsKeys::Yes, Some(why)) = (needs_keys, self.key_problem()) {
-            return Err(fail(JobErrorKind::Keys(why)));
+        if needs_keys == NeedsKeys::Yes {
+            if let Some(why) = self.key_problem() {
+                return Err(fail(JobErrorKind::Keys(why)));
+            }
+            // Points are checked once per process, by the first job that needs them.
+            if let Some(Err(why)) = self.keys().map(|k| k.validate().map(|_| ())) {
+                return Err(fail(JobErrorKind::Keys(format!("{}: {why}", self.key_path.display()))));
+            }
         }
         let memory = self.metadata.as_ref().map_or(limits.max_memory_bytes, |m| m.memory_bytes.min(limits.max_memory_bytes));
         let state = HostState::new(self.config.backend.clone(), self.keys(), self.stats.clone(), memory, limits.stderr_bytes, limits.max_handles);
@@ -543,7 +549,9 @@ impl Plugin {
         let sections = self.run("setup", self.limits(), NeedsKeys::No, |a, s| a.call_setup(s, seed))?;
         let sections: Vec<(String, keys::SectionData)> = sections.into_iter().map(|k| (k.name, k.data.into())).collect();
         let fail = |kind| JobError { plugin: self.label.clone(), job: "setup".into(), kind };
-        let set = KeySet::from_sections(sections.clone()).map_err(|e| fail(JobErrorKind::Keys(format!("setup produced a bad key set: {e}"))))?;
+        let set = KeySet::from_sections(sections.clone())
+            .and_then(|k| k.validate().map(|_| ()).map(|()| k))
+            .map_err(|e| fail(JobErrorKind::Keys(format!("setup produced a bad key set: {e}"))))?;
         keys::write(&self.key_path, &sections).map_err(|e| fail(JobErrorKind::Keys(e.to_string())))?;
         let set = Arc::new(set);
         *self.keys.write().expect("key lock poisoned") = KeyState::Loaded(set.clone());
