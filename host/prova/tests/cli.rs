@@ -90,3 +90,33 @@ fn bad_plugins_are_one_line_errors() {
     assert!(out.contains("incompatible major version") && out.contains("wasi:filesystem"), "{out}");
     assert!(error_line(&o).contains("2 plugin(s) refused"));
 }
+
+#[test]
+fn misbehaving_plugins_fail_with_their_own_one_line_error_and_write_nothing() {
+    let cache = tempfile::tempdir().unwrap();
+    let dir = plugin_dir(&[("misbehaving", plugins::FIXTURE_MISBEHAVING)]);
+    let work = tempfile::tempdir().unwrap();
+    for (witness, expect) in [
+        ("loop", "ran out of fuel (1000000000 units)"),
+        ("oom", "exceeded its memory limit of 67108864 bytes"),
+        ("panic", "panicked at"),
+        ("panic", "fixture panic: the witness asked for it"),
+    ] {
+        let w = work.path().join(witness);
+        std::fs::write(&w, witness).unwrap();
+        let out = work.path().join("out");
+        let o = Command::new(env!("CARGO_BIN_EXE_prova"))
+            .args(["--plugins", &dir.path().display().to_string(), "--cache-dir", &cache.path().display().to_string()])
+            .args(["--fuel", "1000000000", "prove", "batch", "--plugin", "misbehaving", "--prover", PROVER])
+            .arg("--witness")
+            .arg(&w)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap();
+        let e = error_line(&o);
+        // The job is named after its input file.
+        assert!(e.contains(&format!("plugin misbehaving, job {}: ", w.display())) && e.contains(expect), "{e}");
+        assert!(!out.exists());
+    }
+}
