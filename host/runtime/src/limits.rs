@@ -16,8 +16,10 @@ pub struct Limits {
     /// Wall time per job, host kernels included. Ten minutes: a proof that takes longer on this
     /// node is better requeued elsewhere than waited for.
     pub wall_time_per_job: Duration,
-    /// Guest stderr kept per job, for panic messages. 64 KiB holds any panic message and a
-    /// backtrace; a chatty plugin cannot grow host memory past it.
+    /// Guest stderr kept per job, for panic messages and plugin logs. 1 MiB holds any panic
+    /// message and far more logging than a proving job needs, and bounds what a chatty plugin
+    /// can make the host hold. Writing past it ends the job with a trap that says so
+    /// ("write beyond capacity"): wasmtime's memory pipe refuses rather than truncates.
     pub stderr_bytes: usize,
     /// Resource handles (bases, WASI streams) one job may hold. A job needs about ten; the bound
     /// stops a plugin that leaks handles in a loop from growing the host's table.
@@ -30,7 +32,7 @@ impl Default for Limits {
             max_memory_bytes: 3 << 30,
             fuel_per_job: 200_000_000_000,
             wall_time_per_job: Duration::from_secs(600),
-            stderr_bytes: 64 << 10,
+            stderr_bytes: 1 << 20,
             max_handles: 1024,
         }
     }
