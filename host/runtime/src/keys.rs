@@ -33,12 +33,12 @@ pub enum SectionData {
     Bytes(Vec<u8>),
 }
 
-/// A decoded, validated section.
+/// A validated point section, resident for MSMs. (Bytes sections need no validation and are
+/// read straight from the file: [`KeySet::bytes`].)
 #[derive(Debug, Clone)]
 pub enum Section {
     G1(G1Bases),
     G2(G2Bases),
-    Bytes(Vec<u8>),
 }
 
 /// A plugin's key set. Its integrity (checksum, structure) is checked when it is read; its
@@ -74,42 +74,57 @@ fn decode_points<P: Send>(
     Ok(out)
 }
 
-fn check_section(name: &str, data: &SectionData) -> Result<Section, String> {
-    Ok(match data {
-        SectionData::G1(l) => Section::G1(G1Bases::new(
-            decode_points(l, prova_codec::G1_LIMBS, prova_codec::g1s_from_limbs).map_err(|e| format!("section {name:?}: {e}"))?,
-        )),
-        SectionData::G2(l) => Section::G2(G2Bases::new(
-            decode_points(l, prova_codec::G2_LIMBS, prova_codec::g2s_from_limbs).map_err(|e| format!("section {name:?}: {e}"))?,
-        )),
-        SectionData::Bytes(b) => Section::Bytes(b.clone()),
+/// The validated points of a point section; `None` for a bytes section.
+fn check_section(name: &str, data: &SectionData) -> Option<Result<Section, String>> {
+    let named = |e: String| format!("section {name:?}: {e}");
+    Some(match data {
+        SectionData::G1(l) => decode_points(l, prova_codec::G1_LIMBS, prova_codec::g1s_from_limbs)
+            .map(|p| Section::G1(G1Bases::new(p)))
+            .map_err(named),
+        SectionData::G2(l) => decode_points(l, prova_codec::G2_LIMBS, prova_codec::g2s_from_limbs)
+            .map(|p| Section::G2(G2Bases::new(p)))
+            .map_err(named),
+        SectionData::Bytes(_) => return None,
     })
 }
 
 impl KeySet {
     /// Takes sections as written; refuses duplicate names. Points are not checked yet.
     pub fn from_sections(sections: Vec<(String, SectionData)>) -> Result<Self, String> {
-        let digest = Keccak256::digest(encode_body(&sections)).into();
         let mut raw = BTreeMap::new();
         for (name, data) in sections {
             if raw.insert(name.clone(), data).is_some() {
                 return Err(format!("section {name:?} appears twice"));
             }
         }
+        // Sections are encoded in name order, so the digest is the file's checksum.
+        let digest = Keccak256::digest(encode_body(&raw)).into();
         Ok(Self { raw, checked: std::sync::OnceLock::new(), digest })
     }
 
-    /// Checks every point (on the curve, in the subgroup) and makes the sections resident. The
-    /// first call does the work; later calls return its outcome.
+    /// Writes the key set atomically (temporary file, fsync, rename).
+    pub fn write(&self, path: &Path) -> Result<(), RuntimeError> {
+        let body = encode_body(&self.raw);
+        let mut out = Vec::with_capacity(body.len() + 44);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&FORMAT.to_le_bytes());
+        out.extend_from_slice(&self.digest);
+        out.extend_from_slice(&body);
+        crate::fsutil::write_atomically(path, &out)
+            .map_err(|e| RuntimeError::Keys { path: path.to_owned(), why: format!("cannot write: {e}") })
+    }
+
+    /// Checks every point (on the curve, in the subgroup) and makes the point sections resident.
+    /// The first call does the work; later calls return its outcome.
     pub fn validate(&self) -> Result<&BTreeMap<String, Section>, String> {
         self.checked
-            .get_or_init(|| self.raw.iter().map(|(n, d)| Ok((n.clone(), check_section(n, d)?))).collect())
+            .get_or_init(|| self.raw.iter().filter_map(|(n, d)| Some(check_section(n, d)?.map(|s| (n.clone(), s)))).collect())
             .as_ref()
             .map_err(Clone::clone)
     }
 
-    /// A validated section. `None` if absent or if the key set failed validation (which
-    /// [`KeySet::validate`] reports).
+    /// A validated point section. `None` if absent, a bytes section, or if the key set failed
+    /// validation (which [`KeySet::validate`] reports).
     pub fn get(&self, name: &str) -> Option<&Section> {
         self.validate().ok()?.get(name)
     }
@@ -158,18 +173,7 @@ impl KeySet {
     }
 }
 
-/// Writes a key file atomically (temporary file, fsync, rename).
-pub fn write(path: &Path, sections: &[(String, SectionData)]) -> Result<(), RuntimeError> {
-    let body = encode_body(sections);
-    let mut out = Vec::with_capacity(body.len() + 44);
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&FORMAT.to_le_bytes());
-    out.extend_from_slice(&Keccak256::digest(&body));
-    out.extend_from_slice(&body);
-    crate::fsutil::write_atomically(path, &out).map_err(|e| RuntimeError::Keys { path: path.to_owned(), why: format!("cannot write: {e}") })
-}
-
-fn encode_body(sections: &[(String, SectionData)]) -> Vec<u8> {
+fn encode_body(sections: &BTreeMap<String, SectionData>) -> Vec<u8> {
     let mut out = Vec::new();
     out.extend_from_slice(&(sections.len() as u32).to_le_bytes());
     for (name, data) in sections {
@@ -237,12 +241,13 @@ mod tests {
     fn a_key_file_round_trips_and_any_corruption_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.keys");
-        write(&path, &sample()).unwrap();
+        KeySet::from_sections(sample()).unwrap().write(&path).unwrap();
         let ks = KeySet::read(&path).unwrap();
         assert!(ks.validate().is_ok());
         assert!(matches!(ks.get("a"), Some(Section::G1(b)) if b.len() == 2));
         assert!(matches!(ks.get("b"), Some(Section::G2(b)) if b.len() == 1));
-        assert!(matches!(ks.get("vk"), Some(Section::Bytes(b)) if b == &[1, 2, 3]));
+        assert_eq!(ks.bytes("vk"), Some(&[1u8, 2, 3][..]));
+        assert!(ks.get("vk").is_none() && ks.bytes("a").is_none(), "kinds are not interchangeable");
 
         let good = std::fs::read(&path).unwrap();
         for i in [0, 9, 20, 50, good.len() - 1] {

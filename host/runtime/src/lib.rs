@@ -470,6 +470,26 @@ impl Plugin {
         }
     }
 
+    /// The key set a job gets. For a job that needs keys, a broken file or a point that fails
+    /// validation is an error here, before the plugin runs; the points are checked once per
+    /// process, by the first such job (or by [`Plugin::validate_keys`]).
+    fn job_keys(&self, needs: NeedsKeys) -> Result<Option<Arc<KeySet>>, String> {
+        let keys = match (&*self.keys.read().expect("key lock poisoned"), needs) {
+            (KeyState::Loaded(k), _) => k.clone(),
+            (KeyState::Broken(why), NeedsKeys::Yes) => return Err(why.clone()),
+            _ => return Ok(None),
+        };
+        if needs == NeedsKeys::Yes {
+            keys.validate().map_err(|why| format!("{}: {why}", self.key_path.display()))?;
+        }
+        Ok(Some(keys))
+    }
+
+    /// Checks the installed key set's points now rather than in the first job that needs them.
+    pub fn validate_keys(&self) -> Result<(), String> {
+        self.job_keys(NeedsKeys::Yes).map(|_| ())
+    }
+
     /// Runs one job on a fresh instance under `limits`.
     fn run<T, E: Into<AdapterError>>(
         &self,
@@ -482,17 +502,9 @@ impl Plugin {
         let _g = span.enter();
         let started = Instant::now();
         let fail = |kind| JobError { plugin: self.label.clone(), job: job.to_string(), kind };
-        if needs_keys == NeedsKeys::Yes {
-            if let Some(why) = self.key_problem() {
-                return Err(fail(JobErrorKind::Keys(why)));
-            }
-            // Points are checked once per process, by the first job that needs them.
-            if let Some(Err(why)) = self.keys().map(|k| k.validate().map(|_| ())) {
-                return Err(fail(JobErrorKind::Keys(format!("{}: {why}", self.key_path.display()))));
-            }
-        }
+        let keys = self.job_keys(needs_keys).map_err(|why| fail(JobErrorKind::Keys(why)))?;
         let memory = self.metadata.as_ref().map_or(limits.max_memory_bytes, |m| m.memory_bytes.min(limits.max_memory_bytes));
-        let state = HostState::new(self.config.backend.clone(), self.keys(), self.stats.clone(), memory, limits.stderr_bytes, limits.max_handles);
+        let state = HostState::new(self.config.backend.clone(), keys, self.stats.clone(), memory, limits.stderr_bytes, limits.max_handles);
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
         store.set_fuel(limits.fuel_per_job).map_err(|e| fail(JobErrorKind::Trapped(format!("{e:#}"))))?;
@@ -549,10 +561,13 @@ impl Plugin {
         let sections = self.run("setup", self.limits(), NeedsKeys::No, |a, s| a.call_setup(s, seed))?;
         let sections: Vec<(String, keys::SectionData)> = sections.into_iter().map(|k| (k.name, k.data.into())).collect();
         let fail = |kind| JobError { plugin: self.label.clone(), job: "setup".into(), kind };
-        let set = KeySet::from_sections(sections.clone())
-            .and_then(|k| k.validate().map(|_| ()).map(|()| k))
+        let set = KeySet::from_sections(sections)
+            .and_then(|k| {
+                k.validate()?;
+                Ok(k)
+            })
             .map_err(|e| fail(JobErrorKind::Keys(format!("setup produced a bad key set: {e}"))))?;
-        keys::write(&self.key_path, &sections).map_err(|e| fail(JobErrorKind::Keys(e.to_string())))?;
+        set.write(&self.key_path).map_err(|e| fail(JobErrorKind::Keys(e.to_string())))?;
         let set = Arc::new(set);
         *self.keys.write().expect("key lock poisoned") = KeyState::Loaded(set.clone());
         Ok(set)
