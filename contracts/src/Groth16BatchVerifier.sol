@@ -55,10 +55,7 @@ contract Groth16BatchVerifier is IRollupVerifier {
         // G2 points: a pairing with the G1 identity checks curve and subgroup membership.
         bytes memory input = new bytes(3 * 192);
         for (uint256 i = 0; i < 3; i++) {
-            bytes calldata g2 = vk[68 + 128 * i:68 + 128 * (i + 1)];
-            for (uint256 k = 0; k < 128; k++) {
-                input[192 * i + 64 + k] = g2[k];
-            }
+            _copyG2(input, 192 * i + 64, vk[68 + 128 * i:68 + 128 * (i + 1)]);
         }
         return ok && _pairing(input);
     }
@@ -132,9 +129,7 @@ contract Groth16BatchVerifier is IRollupVerifier {
         (okSum, acc.c) = _add(acc.c, c);
         acc.ok = acc.ok && okA && okC && okSum;
         _put(pairs, 192 * i, a);
-        for (uint256 k = 0; k < 128; k++) {
-            pairs[192 * i + 64 + k] = proof[off + 64 + k];
-        }
+        _copyG2(pairs, 192 * i + 64, proof[off + 64:off + 192]);
     }
 
     /// Adds the three key terms and runs the pairing check.
@@ -153,9 +148,7 @@ contract Groth16BatchVerifier is IRollupVerifier {
         for (uint256 t = 0; t < 3; t++) {
             uint256 off = 192 * (n + t);
             _put(pairs, off, g1[t]);
-            for (uint256 k = 0; k < 128; k++) {
-                pairs[off + 64 + k] = vk[68 + 128 * t + k];
-            }
+            _copyG2(pairs, off + 64, vk[68 + 128 * t:68 + 128 * (t + 1)]);
         }
         return _pairing(pairs);
     }
@@ -183,6 +176,13 @@ contract Groth16BatchVerifier is IRollupVerifier {
             let dst := add(add(out, 32), off)
             mstore(dst, mload(p))
             mstore(add(dst, 32), mload(add(p, 32)))
+        }
+    }
+
+    /// Copies a 128-byte G2 point from calldata into `out` at byte `off` (the caller sized `out`).
+    function _copyG2(bytes memory out, uint256 off, bytes calldata g2) private pure {
+        assembly {
+            calldatacopy(add(add(out, 32), off), g2.offset, 128)
         }
     }
 

@@ -15,8 +15,10 @@ struct Statement {
     address prover;
     /// Batches in the sequence.
     uint64 numBatches;
-    /// Chain and rollup the sequence belongs to. The accumulated input hash already starts from
-    /// a seed over both, so a verifier may, but need not, check them again.
+    /// Chain and rollup the sequence belongs to. The accumulated input hash starts from a seed
+    /// over both; a proof system whose proofs commit to that hash is bound to them through it.
+    /// The reference verifier binds proofs to the batch commitments and roots instead: a proof
+    /// accepted by two rollups proves the same transition, by the same prover, for both.
     uint256 chainId;
     uint32 rollupId;
 }

@@ -226,8 +226,8 @@ contract RollupManager {
         r.registeredAt = uint64(block.number);
         r.genesisStateRoot = p.genesisStateRoot;
         r.stateRoot = p.genesisStateRoot;
-        // The input hash chain starts from the chain, this deployment and the rollup: a sequence
-        // and its proofs cannot be replayed against another chain, deployment or rollup.
+        // The input hash chain starts from the chain, this deployment and the rollup, so that no
+        // two rollups anywhere record the same accumulated hash.
         bytes32 seed = keccak256(abi.encodePacked(block.chainid, address(this), rollupId));
         r.genesisAccInputHash = seed;
         r.lastAccInputHash = seed;

@@ -76,6 +76,13 @@ pub enum PluginsCommand {
         #[arg(long, default_value = "prova-dev")]
         seed: String,
     },
+    /// Write the plugin's verifying key, the bytes a rollup registers on chain.
+    VerifyingKey {
+        #[arg(long, default_value = "transfer-groth16")]
+        plugin: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Write a sample sequence of batch witnesses (`batch-<i>.bin`) with consistent roots.
     SampleInput {
         #[arg(long, default_value = "transfer-groth16")]

@@ -104,6 +104,14 @@ pub fn run(args: Args) -> Result<()> {
             let keys = p.setup(seed.as_bytes())?;
             println!("keys for {} written to {} in {} (digest {})", name, p.key_path().display(), ms(t.elapsed()), keys.digest_hex());
         }
+        Command::Plugins(PluginsCommand::VerifyingKey { plugin: name, out }) => {
+            let p = plugin(&rt, dir, name)?;
+            let vk = p.metadata().verifying_key.clone().with_context(|| {
+                format!("{name} has no verifying key: run `prova plugins setup --plugin {name}` first")
+            })?;
+            write(out, &vk)?;
+            println!("verifying key of {name} ({} bytes) written to {}", vk.len(), out.display());
+        }
         Command::Plugins(PluginsCommand::SampleInput { plugin: name, batches, seed, out }) => {
             let p = plugin(&rt, dir, name)?;
             let seq = p.sample_sequence(*batches, *seed)?;
