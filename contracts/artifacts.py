@@ -1,0 +1,38 @@
+#!/usr/bin/env python3
+"""Copies ABI and bytecode of the deployed contracts from forge's out/ into
+host/chain/artifacts/ (what the Rust bindings read), or with --check fails if they differ.
+
+usage: contracts/artifacts.py [--check]     (after `forge build` in contracts/)
+"""
+import json, os, sys
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+CONTRACTS = ["Stake", "RollupManager", "Groth16BatchVerifier", "ProofPool", "ExampleRequester"]
+
+
+def artifact(name):
+    with open(os.path.join(ROOT, "contracts/out", f"{name}.sol", f"{name}.json")) as f:
+        a = json.load(f)
+    return {"abi": a["abi"], "bytecode": {"object": a["bytecode"]["object"]}}
+
+
+def main():
+    check = "--check" in sys.argv
+    drift = []
+    for name in CONTRACTS:
+        path = os.path.join(ROOT, "host/chain/artifacts", f"{name}.json")
+        fresh = json.dumps(artifact(name), indent=1, sort_keys=True) + "\n"
+        old = open(path).read() if os.path.exists(path) else None
+        if old != fresh:
+            if check:
+                drift.append(name)
+            else:
+                with open(path, "w") as f:
+                    f.write(fresh)
+                print(f"updated {path}")
+    if drift:
+        sys.exit("artifact drift: " + ", ".join(drift) + " differ from a fresh forge build; run contracts/artifacts.py and commit")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+//! Follows the rollup manager's `SequenceBatches` events from a cursor the caller persists.
+//!
+//! Each poll re-reads the last `lookback` blocks (events are idempotent per `finalNewBatch`, so
+//! re-reading is harmless) and checks that the block the cursor last saw still has the same hash;
+//! if not, a reorg happened and the cursor steps back `lookback` blocks. A node that refuses a
+//! log range (many public RPCs cap it) gets the range halved until it answers.
+
+use alloy::primitives::Address;
+use alloy::sol_types::SolEvent;
+use serde::{Deserialize, Serialize};
+use tracing::{instrument, warn};
+
+use crate::bindings::RollupManager;
+use crate::contracts::PostedSequence;
+use crate::{BaseChain, BlockRef, ChainError};
+
+/// Where a watcher is: persist it with the node's state and hand it back after a restart.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cursor {
+    /// First block not yet read.
+    pub next_block: u64,
+    /// The last block read, to detect a reorg under it.
+    pub last: Option<BlockRef>,
+}
+
+pub struct Watcher {
+    pub manager: Address,
+    pub rollup: u32,
+    /// Blocks re-read on every poll, and stepped back on a reorg.
+    pub lookback: u64,
+    /// Largest log range asked for at once.
+    pub max_range: u64,
+}
+
+/// What one poll found.
+#[derive(Debug, Default)]
+pub struct Poll {
+    pub sequences: Vec<PostedSequence>,
+    /// A reorg was seen under the cursor: the caller should re-check what it derived from it.
+    pub reorged: bool,
+}
+
+impl Watcher {
+    pub fn new(manager: Address, rollup: u32) -> Self {
+        // 64 blocks: two Ethereum epochs, past which blocks are final.
+        Self { manager, rollup, lookback: 64, max_range: 2_000 }
+    }
+
+    #[instrument(skip_all, fields(rollup = self.rollup, from = cursor.next_block))]
+    pub async fn poll(&self, chain: &dyn BaseChain, cursor: &mut Cursor) -> Result<Poll, ChainError> {
+        let mut out = Poll::default();
+        if let Some(last) = cursor.last
+            && chain.block_hash(last.number).await? != Some(last.hash)
+        {
+            warn!(block = last.number, "reorg under the watcher's cursor: stepping back");
+            out.reorged = true;
+            cursor.next_block = last.number.saturating_sub(self.lookback);
+        }
+        let head = chain.head().await?;
+        let mut from = cursor.next_block.min(head.number + 1).saturating_sub(if out.reorged { 0 } else { self.lookback });
+        let mut range = self.max_range.max(1);
+        while from <= head.number {
+            let to = (from + range - 1).min(head.number);
+            match chain.logs(self.manager, from, to).await {
+                Ok(logs) => {
+                    for l in logs {
+                        if let Ok(e) = RollupManager::SequenceBatches::decode_log(&l)
+                            && e.rollupId == self.rollup
+                        {
+                            out.sequences.push(PostedSequence::from(e.data));
+                        }
+                    }
+                    from = to + 1;
+                }
+                Err(e) if range > 1 => {
+                    warn!(range, error = %e, "log query refused: halving the range");
+                    range /= 2;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        cursor.next_block = head.number + 1;
+        cursor.last = Some(head);
+        out.sequences.sort_by_key(|s| s.final_new_batch);
+        out.sequences.dedup_by_key(|s| s.final_new_batch);
+        Ok(out)
+    }
+}
