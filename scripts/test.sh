@@ -6,6 +6,18 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
 rustup target add wasm32-wasip2
+
+# Chain tooling from npm (pinned in tools/package-lock.json): anvil, forge, solc-js behind
+# tools/solc. Nothing is downloaded at run time; forge runs offline.
+if [ ! -x tools/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil ] || [ ! -d tools/node_modules/solc ]; then
+  npm ci --prefix tools --no-audit --no-fund
+fi
+export ANVIL_BIN="$root/tools/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil"
+forge="$root/tools/node_modules/@foundry-rs/forge-linux-amd64/bin/forge"
+# Contracts: build, every forge test (unit and fuzz), and the artifacts the Rust bindings read
+# must equal a fresh build.
+(cd contracts && "$forge" build && "$forge" test)
+python3 contracts/artifacts.py --check
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast
 else

@@ -18,7 +18,7 @@ PROVA = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
 MINERS = [  # anvil's default accounts 1, 2 and 3
     "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
     "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC",
-    "0x90F79bf6EB2c4f937b3Fa9e83E0bD9F29137b4e2",
+    "0x90F79bf6EB2c4f870365E785982E1f101E93b906",
 ]
 SPLIT = [[0], [1, 2], [3, 4, 5, 6]]  # batch indices of each sequence
 SEED = 7
