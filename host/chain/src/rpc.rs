@@ -132,7 +132,7 @@ impl RpcChain {
                 }
                 warn!(nonce = t.nonce, purpose = %t.purpose, block = b.number, "block of a mined transaction was reorged away");
             }
-            if let Some(r) = self.find_receipt(&t).await? {
+            if let Some((r, _)) = self.find_receipt(&t).await? {
                 t.included = Some(r.block);
             } else {
                 t.included = None;
@@ -145,21 +145,19 @@ impl RpcChain {
         Ok(resent)
     }
 
-    async fn find_receipt(&self, t: &OutboxTx) -> Result<Option<Receipt>, ChainError> {
+    /// The receipt of whichever of `t`'s broadcasts was mined, and whether it succeeded.
+    async fn find_receipt(&self, t: &OutboxTx) -> Result<Option<(Receipt, bool)>, ChainError> {
         for h in t.hashes.iter().rev() {
             let r = self.provider.get_transaction_receipt(*h).await.map_err(|e| ChainError::rpc(&t.purpose, e))?;
             if let Some(r) = r {
                 let (Some(number), Some(hash)) = (r.block_number, r.block_hash) else { continue };
-                if !r.status() {
-                    return Err(ChainError::Reverted { purpose: t.purpose.clone(), reason: "mined but reverted".into(), data: Bytes::new() });
-                }
-                return Ok(Some(Receipt {
+                return Ok(Some((Receipt {
                     tx_hash: *h,
                     block: BlockRef { number, hash },
                     gas_used: r.gas_used,
                     logs: r.inner.logs().iter().map(|l| l.inner.clone()).collect(),
                     contract_address: r.contract_address,
-                }));
+                }, r.status())));
             }
         }
         Ok(None)
@@ -258,9 +256,13 @@ impl BaseChain for RpcChain {
         loop {
             let waited = Instant::now();
             while waited.elapsed() < self.cfg.receipt_timeout {
-                if let Some(r) = self.find_receipt(&t).await? {
+                if let Some((r, ok)) = self.find_receipt(&t).await? {
                     t.included = Some(r.block);
                     self.outbox.put(&t)?;
+                    if !ok {
+                        // State moved between estimate and inclusion; the nonce is spent either way.
+                        return Err(ChainError::Reverted { purpose, reason: "mined but reverted".into(), data: Bytes::new() });
+                    }
                     return Ok(r);
                 }
                 tokio::time::sleep(self.cfg.poll).await;
