@@ -76,18 +76,15 @@ contract Groth16BatchVerifier is IRollupVerifier {
 
     /// Roots, commitments and prover against the chain's record; every input canonical.
     function _statementHolds(bytes calldata proof, Statement calldata st, uint256 n) private pure returns (bool) {
-        uint256 roots = HEADER + n * PROOF_BYTES;
-        uint256 commits = roots + (n + 1) * 32;
-        if (bytes32(proof[roots:roots + 32]) != st.oldStateRoot) return false;
-        if (bytes32(proof[roots + 32 * n:roots + 32 * (n + 1)]) != st.newStateRoot) return false;
+        if (_root(proof, n, 0) != st.oldStateRoot || _root(proof, n, n) != st.newStateRoot) return false;
         bytes32 acc = st.oldAccInputHash;
         for (uint256 i = 0; i < n; i++) {
-            bytes32 c = bytes32(proof[commits + 32 * i:commits + 32 * (i + 1)]);
+            bytes32 c = _commitment(proof, n, i);
             if (uint256(c) >= R) return false;
             acc = keccak256(abi.encodePacked(acc, c));
         }
         for (uint256 i = 0; i <= n; i++) {
-            if (uint256(bytes32(proof[roots + 32 * i:roots + 32 * (i + 1)])) >= R) return false;
+            if (uint256(_root(proof, n, i)) >= R) return false;
         }
         return acc == st.newAccInputHash;
     }
@@ -107,12 +104,10 @@ contract Groth16BatchVerifier is IRollupVerifier {
 
     /// inputSums[j] += r * x_ij for batch i's public inputs (root_i, root_i+1, commitment_i, prover).
     function _addInputs(bytes calldata proof, uint256 n, uint256 i, uint256 r, Acc memory acc) private pure {
-        uint256 roots = HEADER + n * PROOF_BYTES + 32 * i;
-        uint256 commit = HEADER + n * PROOF_BYTES + (n + 1 + i) * 32;
         uint256[INPUTS] memory x = [
-            uint256(bytes32(proof[roots:roots + 32])),
-            uint256(bytes32(proof[roots + 32:roots + 64])),
-            uint256(bytes32(proof[commit:commit + 32])),
+            uint256(_root(proof, n, i)),
+            uint256(_root(proof, n, i + 1)),
+            uint256(_commitment(proof, n, i)),
             uint256(uint160(bytes20(proof[4:24])))
         ];
         for (uint256 j = 0; j < INPUTS; j++) {
@@ -151,6 +146,17 @@ contract Groth16BatchVerifier is IRollupVerifier {
             _copyG2(pairs, off + 64, vk[68 + 128 * t:68 + 128 * (t + 1)]);
         }
         return _pairing(pairs);
+    }
+
+    /// Root j (0..=n) of an n-batch final proof.
+    function _root(bytes calldata proof, uint256 n, uint256 j) private pure returns (bytes32) {
+        uint256 off = HEADER + n * PROOF_BYTES + 32 * j;
+        return bytes32(proof[off:off + 32]);
+    }
+
+    /// Commitment i (0..n) of an n-batch final proof: after the n + 1 roots.
+    function _commitment(bytes calldata proof, uint256 n, uint256 i) private pure returns (bytes32) {
+        return _root(proof, n, n + 1 + i);
     }
 
     function _weight(bytes memory transcript, uint256 i) private pure returns (uint256) {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 pragma solidity ^0.8.24;
 
+import {TransferFailed, sendValue} from "./SendValue.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {Stake} from "./Stake.sol";
@@ -80,7 +81,6 @@ contract ProofPool is EIP712 {
     error InvalidProof();
     error DeadlineNotReached(uint64 deadlineBlock);
     error NothingToWithdraw();
-    error TransferFailed();
 
     constructor(Stake stake_) EIP712("prova ProofPool", "1") {
         stake = stake_;
@@ -138,8 +138,7 @@ contract ProofPool is EIP712 {
         t.status = Status.Claimed;
         uint256 amount = t.quote.liability + t.quote.reward;
         emit LiabilityClaimed(taskId, msg.sender, amount);
-        (bool ok,) = msg.sender.call{value: amount}("");
-        if (!ok) revert TransferFailed();
+        sendValue(msg.sender, amount);
     }
 
     function withdraw() external {
@@ -147,8 +146,7 @@ contract ProofPool is EIP712 {
         if (amount == 0) revert NothingToWithdraw();
         balances[msg.sender] = 0;
         emit Withdrawn(msg.sender, amount);
-        (bool ok,) = msg.sender.call{value: amount}("");
-        if (!ok) revert TransferFailed();
+        sendValue(msg.sender, amount);
     }
 
     function taskOf(bytes32 taskId) external view returns (Task memory) {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 pragma solidity ^0.8.24;
 
+import {TransferFailed, sendValue} from "./SendValue.sol";
 import {IRollupVerifier, Statement} from "./IRollupVerifier.sol";
 import {Stake} from "./Stake.sol";
 
@@ -194,7 +195,6 @@ contract RollupManager {
     error InsufficientGas(uint256 needed);
     error WindowStillOpen(uint64 deadline);
     error NothingToWithdraw();
-    error TransferFailed();
 
     constructor(Stake stake_) {
         admin = msg.sender;
@@ -336,18 +336,17 @@ contract RollupManager {
         bool late = block.number > deadline;
         if (late && s.verifiedAt == 0) revert TooLate(deadline);
 
-        // From here on the call succeeds: the reveal is judged.
-        c.status = Status.Slashed;
-        stake.unlock(msg.sender);
-        if (keccak256(abi.encodePacked(keccak256(proof), msg.sender)) != c.proofHash) {
-            _slash(rollupId, r, s, finalNewBatch, window, c.stake, SlashReason.HashMismatch, r.incorrectProofPunishAmount);
-            return;
+        // From here on the call succeeds: the reveal is judged (the hash first: it is cheap).
+        {
+            bool hashOk = keccak256(abi.encodePacked(keccak256(proof), msg.sender)) == c.proofHash;
+            bool valid = hashOk && _verify(rollupId, r, s, finalNewBatch, newStateRoot, proof);
+            c.status = valid ? Status.Proved : Status.Slashed;
+            stake.unlock(msg.sender);
+            if (!valid) {
+                _slash(rollupId, r, s, finalNewBatch, window, c.stake, hashOk ? SlashReason.InvalidProof : SlashReason.HashMismatch);
+                return;
+            }
         }
-        if (!_verify(rollupId, r, s, finalNewBatch, newStateRoot, proof)) {
-            _slash(rollupId, r, s, finalNewBatch, window, c.stake, SlashReason.InvalidProof, r.incorrectProofPunishAmount);
-            return;
-        }
-        c.status = Status.Proved;
         if (s.verifiedAt == 0) _consolidate(rollupId, r, s, finalNewBatch, newStateRoot);
         uint256 share = 0;
         if (late) {
@@ -383,8 +382,7 @@ contract RollupManager {
         if (amount == 0) revert NothingToWithdraw();
         rewards[msg.sender] = 0;
         emit RewardsWithdrawn(msg.sender, amount);
-        (bool ok,) = msg.sender.call{value: amount}("");
-        if (!ok) revert TransferFailed();
+        sendValue(msg.sender, amount);
     }
 
     // ---------------------------------------------------------------- views for the node
@@ -566,10 +564,9 @@ contract RollupManager {
         uint64 finalNewBatch,
         uint64 window,
         uint256 committed,
-        SlashReason reason,
-        uint256 amount
+        SlashReason reason
     ) private {
-        uint256 taken = stake.slash(msg.sender, amount);
+        uint256 taken = stake.slash(msg.sender, r.incorrectProofPunishAmount);
         r.rewardPool += taken;
         _forfeit(r, s, committed);
         emit ProofSlashed(rollupId, finalNewBatch, msg.sender, window, reason, taken);

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 pragma solidity ^0.8.24;
 
+import {TransferFailed, sendValue} from "./SendValue.sol";
+
 /// @title Stake
 /// @notice Miners' and pool services' stake in native currency. Stake is what a commitment puts
 /// at risk: the rollup manager slashes it and the proof pool escrows a service's liability from it.
@@ -40,7 +42,6 @@ contract Stake {
     error NothingPending();
     error WithdrawLocked(uint64 unlockBlock);
     error UnsettledCommitments(uint32 open);
-    error TransferFailed();
 
     constructor(uint64 withdrawDelay_) {
         admin = msg.sender;
@@ -94,7 +95,7 @@ contract Stake {
         if (a.locks != 0) revert UnsettledCommitments(a.locks);
         a.pending = 0;
         emit Withdrawn(msg.sender, amount);
-        _send(msg.sender, amount);
+        sendValue(msg.sender, amount);
     }
 
     /// An operator opens a commitment or escrow of `owner`'s: withdrawals wait until it is settled.
@@ -117,7 +118,7 @@ contract Stake {
         a.pending -= fromPending;
         taken = fromActive + fromPending;
         emit Slashed(owner, msg.sender, taken);
-        if (taken > 0) _send(msg.sender, taken);
+        if (taken > 0) sendValue(msg.sender, taken);
     }
 
     /// Takes exactly `amount` of active stake into the operator's escrow, or reverts.
@@ -126,11 +127,6 @@ contract Stake {
         if (amount > a.active) revert InsufficientStake(a.active, amount);
         a.active -= amount;
         emit Seized(owner, msg.sender, amount);
-        if (amount > 0) _send(msg.sender, amount);
-    }
-
-    function _send(address to, uint256 amount) private {
-        (bool ok,) = to.call{value: amount}("");
-        if (!ok) revert TransferFailed();
+        if (amount > 0) sendValue(msg.sender, amount);
     }
 }

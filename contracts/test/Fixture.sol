@@ -66,7 +66,7 @@ abstract contract Fixture is MiniTest {
     }
 
     function key(uint256 s, string memory field) internal pure returns (string memory) {
-        return string.concat(".sequences[", _str(s), "].", field);
+        return string.concat(".sequences[", vm.toString(s), "].", field);
     }
 
     function proofOf(uint256 s, uint256 miner) internal view returns (bytes memory) {
@@ -131,15 +131,5 @@ abstract contract Fixture is MiniTest {
 
     function vk() internal view returns (bytes memory) {
         return vm.parseJsonBytes(json, ".verifyingKey");
-    }
-
-    function _str(uint256 v) private pure returns (string memory) {
-        if (v == 0) return "0";
-        bytes memory b;
-        while (v > 0) {
-            b = abi.encodePacked(bytes1(uint8(48 + v % 10)), b);
-            v /= 10;
-        }
-        return string(b);
     }
 }

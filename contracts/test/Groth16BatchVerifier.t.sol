@@ -31,9 +31,9 @@ contract Groth16BatchVerifierTest is Fixture {
     }
 
     /// Any flipped byte of a 2-batch proof makes it fail, and never makes the verifier revert.
-    function testFuzz_any_flipped_byte_fails(uint16 at, uint8 bit) public view {
+    function testFuzz_any_flipped_byte_fails(uint16 pos, uint8 bit) public view {
         bytes memory proof = proofOf(1, 0);
-        uint256 i = uint256(at) % proof.length;
+        uint256 i = uint256(pos) % proof.length;
         proof[i] ^= bytes1(uint8(1) << (bit % 8));
         assertTrue(!verifier.verifyProof(vk(), proof, statementOf(1, 0)), "flipped proof accepted");
     }

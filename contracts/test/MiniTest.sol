@@ -18,6 +18,7 @@ interface Vm {
     function parseJsonBytes32Array(string calldata json, string calldata key) external pure returns (bytes32[] memory);
     function parseJsonBytesArray(string calldata json, string calldata key) external pure returns (bytes[] memory);
     function parseJsonAddressArray(string calldata json, string calldata key) external pure returns (address[] memory);
+    function toString(uint256 value) external pure returns (string memory);
     function addr(uint256 privateKey) external pure returns (address);
     function sign(uint256 privateKey, bytes32 digest) external pure returns (uint8 v, bytes32 r, bytes32 s);
     function startSnapshotGas(string calldata name) external;

@@ -410,12 +410,12 @@ contract RollupManagerTest is Fixture {
         bool expired = a > t1 + t2;
         assertTrue(committed == (a < t1 || expired), "commit accepted iff inside T1 (or after expiry)");
         vm.assume(!expired);
-        uint64 at = s + t1 + b;
-        if (at < block.number) at = uint64(block.number);
-        vm.roll(at);
+        uint64 revealAt = s + t1 + b;
+        if (revealAt < block.number) revealAt = uint64(block.number);
+        vm.roll(revealAt);
         bytes memory call = abi.encodeCall(RollupManager.verifyBatches, (rollupId, 0, 1, newRoot(0), proofOf(0, 0)));
         vm.prank(miners[0]);
         (bool revealed,) = address(manager).call(call);
-        assertTrue(revealed == (at <= s + t1 + t2), "reveal accepted iff by the deadline");
+        assertTrue(revealed == (revealAt <= s + t1 + t2), "reveal accepted iff by the deadline");
     }
 }

@@ -141,9 +141,16 @@ impl State {
             .build_mainnet()
     }
 
+    /// `who`'s account as of the last mined block (an untouched account is empty).
+    fn account(&mut self, who: Address) -> AccountInfo {
+        // CacheDB over EmptyDB cannot fail: every miss is an empty account.
+        self.db.basic(who).ok().flatten().unwrap_or_default()
+    }
+
+    /// The nonce `who`'s next transaction takes, counting those still in the mempool.
     fn nonce_of(&mut self, who: Address) -> u64 {
-        let on_chain = self.db.basic(who).ok().flatten().map(|a| a.nonce).unwrap_or(0);
-        on_chain.max(self.next_nonce.get(&who).copied().unwrap_or(0))
+        let mined = self.account(who).nonce;
+        mined.max(self.next_nonce.get(&who).copied().unwrap_or(0))
     }
 
     fn tx_env(&mut self, from: Address, tx: &TxRequest, nonce: u64) -> Result<TxEnv, ChainError> {
@@ -228,7 +235,7 @@ impl BaseChain for EmbeddedHandle {
     async fn call(&self, to: Address, data: Bytes) -> Result<Bytes, ChainError> {
         let mut s = self.chain.lock();
         let req = TxRequest { to: Some(to), data, value: U256::ZERO, purpose: "call".into() };
-        let nonce = s.db.basic(self.sender).ok().flatten().map(|a| a.nonce).unwrap_or(0);
+        let nonce = s.account(self.sender).nonce;
         let env = s.tx_env(self.sender, &req, nonce)?;
         s.simulate(env, "call")
     }
@@ -238,7 +245,9 @@ impl BaseChain for EmbeddedHandle {
             let mut s = self.chain.lock();
             let nonce = s.nonce_of(self.sender);
             let env = s.tx_env(self.sender, &tx, nonce)?;
-            // Refused before it takes a nonce, as an RPC node refuses a failing estimate.
+            // Refused before it takes a nonce, as an RPC node refuses a failing estimate. With
+            // transactions queued the head state is not what this one will meet, so it is
+            // judged when mined (as anvil judges at `pending` what it can see).
             if s.mempool.is_empty() {
                 s.simulate(env.clone(), &tx.purpose)?;
             }
@@ -271,6 +280,6 @@ impl BaseChain for EmbeddedHandle {
     }
 
     async fn balance(&self, who: Address) -> Result<U256, ChainError> {
-        Ok(self.chain.lock().db.basic(who).ok().flatten().map(|a| a.balance).unwrap_or_default())
+        Ok(self.chain.lock().account(who).balance)
     }
 }

@@ -244,7 +244,7 @@ async fn reveal_too_early_in_window_and_too_late(w: World) {
     w.sequence(0).await;
     w.commit(0, 0).await;
     let win = w.window(0).await;
-    assert_eq!((win.t1_blocks(), win.deadline - win.firstRevealBlock), (T1, T2), "windows read from chain");
+    assert_eq!((win.firstRevealBlock - win.start, win.deadline - win.firstRevealBlock), (T1, T2), "windows read from chain");
     reverted_with(w.reveal(0, 0).await, "TooEarly");
     w.mine_until_next_is(win.firstRevealBlock).await;
     let out = w.reveal(0, 0).await.expect("reveal in window");
@@ -257,16 +257,6 @@ async fn reveal_too_early_in_window_and_too_late(w: World) {
     let win = w.window(1).await;
     w.mine_until_next_is(win.deadline + 1).await;
     reverted_with(w.reveal(1, 0).await, "TooLate");
-}
-
-trait WindowExt {
-    fn t1_blocks(&self) -> u64;
-}
-
-impl WindowExt for prova_chain::contracts::WindowState {
-    fn t1_blocks(&self) -> u64 {
-        self.firstRevealBlock - self.start
-    }
 }
 
 async fn two_miners_are_paid_pro_rata_to_stake(w: World) {
@@ -375,12 +365,10 @@ async fn pool_task_pays_once_and_unproved_liability_is_claimable_once(w: World) 
         expiryBlock: head + 10,
         salt: U256::from(salt),
     };
-    let sign = |q: &ProofPool::Quote, hash: B256| {
-        let _ = q;
-        Bytes::from(signer(1).sign_hash_sync(&hash).unwrap().as_bytes().to_vec())
-    };
+    // The service (miner 0 = dev account 1) signs the quote's EIP-712 digest.
+    let sign = |digest: B256| Bytes::from(signer(1).sign_hash_sync(&digest).unwrap().as_bytes().to_vec());
     let q1 = quote(1);
-    let sig = sign(&q1, w.d.quote_digest(requester, &q1).await.unwrap());
+    let sig = sign(w.d.quote_digest(requester, &q1).await.unwrap());
     let task = w.d.submit_task(requester, q1, sig).await.unwrap();
     assert_eq!(w.stake(0).await, U256::from(ETH / 2), "liability escrowed");
     w.d.prove_task(service, task, seq.proofs[0].clone()).await.expect("proved in time");
@@ -389,7 +377,7 @@ async fn pool_task_pays_once_and_unproved_liability_is_claimable_once(w: World) 
     assert_eq!(w.stake(0).await, U256::from(ETH), "liability released");
 
     let q2 = quote(2);
-    let sig = sign(&q2, w.d.quote_digest(requester, &q2).await.unwrap());
+    let sig = sign(w.d.quote_digest(requester, &q2).await.unwrap());
     let task = w.d.submit_task(requester, q2, sig).await.unwrap();
     reverted_with(w.d.claim_liability(requester, task).await, "DeadlineNotReached");
     w.mine_until_next_is(head + 21).await;
