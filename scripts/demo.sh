@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job on a fresh machine: build the plugins and the host, set up dev keys (once),
-# then prove and verify a sample 3-batch sequence through batch, aggregate and final.
+# then run three miners on the embedded chain until 4 sequences are verified (`prova demo`).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -10,4 +10,4 @@ cargo build -p prova
 prova="$CARGO_TARGET_DIR/debug/prova"
 [ -f dist/plugins/transfer-groth16.keys ] || "$prova" plugins setup --plugin transfer-groth16
 "$prova" plugins list
-"$prova" demo --batches "${BATCHES:-3}" "$@"
+"$prova" demo "$@"

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use prova_runtime::{Limits, Runtime, RuntimeConfig};
 
+pub mod chain;
+
 /// Paths of the components that `build.rs` built.
 pub mod plugins {
     include!(concat!(env!("OUT_DIR"), "/plugins.rs"));

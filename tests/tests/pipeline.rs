@@ -48,7 +48,7 @@ fn a_three_batch_sequence_proves_verifies_and_rejects_every_flipped_byte() {
     let rt = runtime_with(Limits::default(), None);
     let p = rt.load(&dir.path().join("transfer-groth16.wasm")).unwrap();
     let m = p.metadata();
-    assert_eq!((m.name.as_str(), m.wit_version.as_str()), ("transfer-groth16", "0.1.0"));
+    assert_eq!((m.name.as_str(), m.wit_version.as_str()), ("transfer-groth16", "0.2.0"));
     assert!(m.verifying_key.as_ref().is_some_and(|vk| vk.starts_with(b"PVK1")));
 
     let witnesses = p.sample_sequence(3, 11).unwrap();

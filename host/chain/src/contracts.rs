@@ -12,7 +12,7 @@ pub use crate::bindings::ProofPool::Quote;
 pub use crate::bindings::RollupManager::{RollupParams, WindowState};
 
 /// Where the contracts live.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Deployment {
     pub stake: Address,
     pub manager: Address,
@@ -151,7 +151,8 @@ impl Deployment {
         Ok(PostedSequence::from(e))
     }
 
-    /// Step 1: commits `proof_hash(proof, sender)`.
+    /// Step 1: commits `proof_hash(proof, sender)`. Returns the receipt and the window the
+    /// commitment landed in (a commit after an expired window opens the next one).
     #[instrument(skip_all, fields(rollup, final_batch, miner = %miner.sender()))]
     pub async fn submit_proof_hash(
         &self,
@@ -160,13 +161,17 @@ impl Deployment {
         init_batch: u64,
         final_batch: u64,
         hash: B256,
-    ) -> Result<Receipt, ChainError> {
+    ) -> Result<(Receipt, u64), ChainError> {
         let call = RollupManager::submitProofHashCall { rollupId: rollup, initNumBatch: init_batch, finalNewBatch: final_batch, proofHash: hash };
-        miner.send(tx(self.manager, call.abi_encode(), format!("commit sequence {final_batch}"))).await
+        let r = miner.send(tx(self.manager, call.abi_encode(), format!("commit sequence {final_batch}"))).await?;
+        let window = event::<RollupManager::SubmitProofHash>(&r, self.manager)
+            .map(|e| e.window)
+            .ok_or_else(|| ChainError::Decode { purpose: "commit".into(), message: "no SubmitProofHash event".into() })?;
+        Ok((r, window))
     }
 
     /// Step 2: reveals the proof. Refusals (too early, too late, ...) are errors; a slash is an
-    /// outcome, because the contract keeps it.
+    /// outcome, because the contract keeps it. Returns the outcome and the block it landed in.
     #[instrument(skip_all, fields(rollup, final_batch, miner = %miner.sender()))]
     pub async fn verify_batches(
         &self,
@@ -176,7 +181,7 @@ impl Deployment {
         final_batch: u64,
         new_state_root: B256,
         proof: Bytes,
-    ) -> Result<RevealOutcome, ChainError> {
+    ) -> Result<(RevealOutcome, u64), ChainError> {
         let call = RollupManager::verifyBatchesCall {
             rollupId: rollup,
             initNumBatch: init_batch,
@@ -187,10 +192,10 @@ impl Deployment {
         let r = miner.send(tx(self.manager, call.abi_encode(), format!("reveal sequence {final_batch}"))).await?;
         if let Some(e) = event::<RollupManager::ProofAccepted>(&r, self.manager) {
             let consolidated = event::<RollupManager::VerifyBatches>(&r, self.manager).is_some();
-            return Ok(RevealOutcome::Accepted { late: e.late, reward: e.reward, consolidated });
+            return Ok((RevealOutcome::Accepted { late: e.late, reward: e.reward, consolidated }, r.block.number));
         }
         event::<RollupManager::ProofSlashed>(&r, self.manager)
-            .map(|e| RevealOutcome::Slashed { reason: e.reason.into(), amount: e.amount })
+            .map(|e| (RevealOutcome::Slashed { reason: e.reason.into(), amount: e.amount }, r.block.number))
             .ok_or_else(|| ChainError::Decode { purpose: "reveal".into(), message: "neither ProofAccepted nor ProofSlashed".into() })
     }
 
@@ -227,6 +232,22 @@ impl Deployment {
         miner: Address,
     ) -> Result<RollupManager::Commitment, ChainError> {
         view(chain, self.manager, RollupManager::commitmentOfCall { rollupId: rollup, finalNewBatch: final_batch, window, miner }).await
+    }
+
+    /// The block the rollup was registered in: where a new node starts reading its history.
+    pub async fn registered_at(&self, chain: &dyn BaseChain, rollup: u32) -> Result<u64, ChainError> {
+        Ok(view(chain, self.manager, RollupManager::rollupConfigCall { rollupId: rollup }).await?.registeredAt)
+    }
+
+    /// Who consolidated each sequence verified in blocks `from..=to`: (final batch, miner).
+    pub async fn verifiers(&self, chain: &dyn BaseChain, rollup: u32, from: u64, to: u64) -> Result<Vec<(u64, Address)>, ChainError> {
+        let logs = chain.logs(self.manager, from, to).await?;
+        Ok(logs
+            .iter()
+            .filter_map(|l| RollupManager::VerifyBatches::decode_log(l).ok())
+            .filter(|e| e.rollupId == rollup)
+            .map(|e| (e.finalNewBatch, e.miner))
+            .collect())
     }
 
     /// (last sequenced batch, last verified batch, state root, reward pool).

@@ -14,6 +14,7 @@
 
 pub mod bindings;
 pub mod contracts;
+pub mod dev;
 pub mod embedded;
 mod error;
 pub mod outbox;
@@ -21,6 +22,7 @@ pub mod rpc;
 pub mod watcher;
 
 pub use alloy::primitives::{Address, B256, Bytes, U256};
+pub use alloy::signers::local::PrivateKeySigner;
 pub use error::{ChainError, describe_revert};
 
 use alloy::primitives::Log;
@@ -72,4 +74,9 @@ pub trait BaseChain: Send + Sync {
     async fn logs(&self, address: Address, from: u64, to: u64) -> Result<Vec<Log>, ChainError>;
     /// Native balance of `who`.
     async fn balance(&self, who: Address) -> Result<U256, ChainError>;
+    /// Settles this handle's sent transactions against the chain: rebroadcasts what a reorg or
+    /// a node restart dropped. Nothing to do where transactions cannot be dropped.
+    async fn reconcile(&self) -> Result<(), ChainError> {
+        Ok(())
+    }
 }

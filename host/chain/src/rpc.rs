@@ -193,6 +193,10 @@ impl BaseChain for RpcChain {
         self.sender
     }
 
+    async fn reconcile(&self) -> Result<(), ChainError> {
+        RpcChain::reconcile(self).await.map(drop)
+    }
+
     fn chain_id(&self) -> u64 {
         self.chain_id
     }

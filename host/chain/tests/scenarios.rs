@@ -23,15 +23,6 @@ use serde::Deserialize;
 const ETH: u128 = 1_000_000_000_000_000_000;
 const T1: u64 = 5;
 const T2: u64 = 10;
-/// anvil's default dev keys 0-5 (public test keys): admin, miners 1-3, sequencer, requester.
-const KEYS: [&str; 6] = [
-    "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
-    "59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
-    "5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
-    "7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6",
-    "47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a",
-    "8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba",
-];
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -56,9 +47,7 @@ fn vectors() -> Vectors {
     serde_json::from_slice(&std::fs::read(&p).expect("vectors")).expect("vectors parse")
 }
 
-fn signer(i: usize) -> PrivateKeySigner {
-    KEYS[i].parse().expect("dev key")
-}
+use prova_chain::dev::{anvil_bin, dev_signer as signer};
 
 enum Backend {
     /// The instance (killed on drop) and every actor's RPC chain, for anvil_* calls.
@@ -81,12 +70,6 @@ struct World {
     bounds: Vec<(u64, u64)>,
 }
 
-fn anvil_bin() -> PathBuf {
-    if let Ok(p) = std::env::var("ANVIL_BIN") {
-        return p.into();
-    }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tools/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil")
-}
 
 impl World {
     async fn anvil() -> Self {
@@ -195,7 +178,7 @@ impl World {
 
     async fn reveal_proof(&self, s: usize, m: usize, proof: Bytes) -> Result<RevealOutcome, ChainError> {
         let (init, fin) = self.bounds[s];
-        self.d.verify_batches(self.miners[m].as_ref(), self.rollup, init, fin, self.v.sequences[s].new_state_root, proof).await
+        self.d.verify_batches(self.miners[m].as_ref(), self.rollup, init, fin, self.v.sequences[s].new_state_root, proof).await.map(|(o, _)| o)
     }
 
     async fn reveal(&self, s: usize, m: usize) -> Result<RevealOutcome, ChainError> {
@@ -393,7 +376,7 @@ async fn gas_of_commit_and_reveal(w: World) {
         w.sequence(s).await;
         let (init, fin) = w.bounds[s];
         let h = proof_hash(&w.v.sequences[s].proofs[0], w.miners[0].sender());
-        let commit = w.d.submit_proof_hash(w.miners[0].as_ref(), w.rollup, init, fin, h).await.unwrap();
+        let (commit, _) = w.d.submit_proof_hash(w.miners[0].as_ref(), w.rollup, init, fin, h).await.unwrap();
         w.mine_until_next_is(w.window(s).await.firstRevealBlock).await;
         let call = prova_chain::bindings::RollupManager::verifyBatchesCall {
             rollupId: w.rollup,

@@ -46,20 +46,90 @@ pub enum Command {
         stage: prova_runtime::Stage,
         proof: PathBuf,
     },
-    /// Prove and verify a sample sequence end to end, printing each stage's time.
-    Demo {
-        #[arg(long, default_value = "transfer-groth16")]
-        plugin: String,
-        #[arg(long, default_value_t = 3)]
-        batches: u32,
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// The miner address the proofs are bound to.
-        #[arg(long, default_value = "0x00000000000000000000000000000000000000a1")]
-        prover: String,
-        /// Also write every witness and proof here.
+    /// Run a miner node (see `prova.example.toml`). Without a `[chain]` it runs the embedded
+    /// dev chain with the reference rollup and a dev sequencer.
+    Node(NodeArgs),
+    /// Several miners on the embedded chain, end to end: prints each sequence's path and the
+    /// rewards; exits non-zero if a sequence stays unverified, a commitment is left
+    /// unrevealed or an honest miner is slashed.
+    Demo(DemoArgs),
+    /// Create encrypted miner keystores (the node never reads a key from its config).
+    #[command(subcommand)]
+    Keystore(KeystoreCommand),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct NodeArgs {
+    /// TOML config file; flags and PROVA_* variables override it.
+    #[arg(long, env = "PROVA_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[arg(long, env = "PROVA_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Concurrent proof jobs.
+    #[arg(long, env = "PROVA_WORKERS")]
+    pub workers: Option<usize>,
+    /// Skip sequences ending at or below this batch (a new miner need not prove history).
+    #[arg(long, env = "PROVA_START_BATCH")]
+    pub start_batch: Option<u64>,
+    /// Base-chain JSON-RPC URL (overrides `[chain] rpc_url`).
+    #[arg(long, env = "PROVA_RPC_URL")]
+    pub rpc_url: Option<String>,
+    /// Encrypted JSON keystore of the miner key; its password comes from
+    /// PROVA_KEYSTORE_PASSWORD or `password_file`.
+    #[arg(long, env = "PROVA_KEYSTORE")]
+    pub keystore: Option<PathBuf>,
+    /// Chain poll interval in milliseconds.
+    #[arg(long, env = "PROVA_POLL_MS")]
+    pub poll_ms: Option<u64>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct DemoArgs {
+    #[arg(long, default_value = "transfer-groth16")]
+    pub plugin: String,
+    /// Miners (1 to 3; each has its own key, store and workers).
+    #[arg(long, default_value_t = 3)]
+    pub miners: usize,
+    /// Worker count of each miner, in order (the last repeats).
+    #[arg(long, value_delimiter = ',', default_value = "1")]
+    pub workers: Vec<usize>,
+    /// Commit window T1, in blocks: wide enough that every miner that proves gets in.
+    #[arg(long, default_value_t = 20)]
+    pub t1: u64,
+    /// Reveal window T2, in blocks.
+    #[arg(long, default_value_t = 40)]
+    pub t2: u64,
+    /// Exit after this many sequences are verified.
+    #[arg(long, default_value_t = 4)]
+    pub sequences: u64,
+    /// Most batches per sequence (each sequence has 1 to this many).
+    #[arg(long, default_value_t = 3)]
+    pub max_batches: usize,
+    /// Block interval of the embedded chain, in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    pub block_ms: u64,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Give up (non-zero exit) after this many seconds.
+    #[arg(long, default_value_t = 900)]
+    pub timeout_secs: u64,
+    /// Keep the miners' stores here (default: a temporary folder).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+pub enum KeystoreCommand {
+    /// A new random key, encrypted with PROVA_KEYSTORE_PASSWORD; prints its address.
+    New {
         #[arg(long)]
-        out: Option<PathBuf>,
+        out: PathBuf,
+    },
+    /// Encrypt the hex private key in PROVA_IMPORT_KEY (never on the command line, where `ps`
+    /// shows it) with PROVA_KEYSTORE_PASSWORD.
+    Import {
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 
@@ -98,6 +168,22 @@ pub enum PluginsCommand {
 
 #[derive(Subcommand)]
 pub enum ProveCommand {
+    /// Prove and verify a sample sequence through every stage, without a chain, printing each
+    /// stage's time.
+    Sample {
+        #[arg(long, default_value = "transfer-groth16")]
+        plugin: String,
+        #[arg(long, default_value_t = 3)]
+        batches: u32,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// The miner address the proofs are bound to.
+        #[arg(long, default_value = "0x00000000000000000000000000000000000000a1")]
+        prover: String,
+        /// Also write every witness and proof here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Prove one batch from its witness.
     Batch {
         #[arg(long, default_value = "transfer-groth16")]

@@ -30,7 +30,7 @@ fn runtime(args: &Args) -> Result<Runtime> {
 }
 
 /// The plugin named `name` (metadata name or file stem) in the plugin folder.
-fn plugin(rt: &Runtime, dir: &Path, name: &str) -> Result<Plugin> {
+pub fn plugin(rt: &Runtime, dir: &Path, name: &str) -> Result<Plugin> {
     let file = dir.join(format!("{name}.wasm"));
     if file.exists() {
         return Ok(rt.load(&file)?);
@@ -155,9 +155,12 @@ pub fn run(args: Args) -> Result<()> {
                 hex::encode(&claim.prover)
             );
         }
-        Command::Demo { plugin: name, batches, seed, prover, out } => {
-            demo(&rt, dir, name, *batches, *seed, &parse_address(prover)?, out.as_deref())?
+        Command::Prove(ProveCommand::Sample { plugin: name, batches, seed, prover, out }) => {
+            prove_sample(&rt, dir, name, *batches, *seed, &parse_address(prover)?, out.as_deref())?
         }
+        Command::Node(a) => crate::node::run(a, plugin(&rt, dir, &crate::node::plugin_name(a)?)?)?,
+        Command::Demo(a) => crate::demo::run(a, plugin(&rt, dir, &a.plugin)?)?,
+        Command::Keystore(k) => crate::node::keystore(k)?,
     }
     Ok(())
 }
@@ -181,7 +184,7 @@ fn print_plugin(p: &Plugin) {
 }
 
 /// Proves a sample sequence through every stage and verifies the result.
-fn demo(rt: &Runtime, dir: &Path, name: &str, batches: u32, seed: u64, prover: &[u8; 20], out: Option<&Path>) -> Result<()> {
+fn prove_sample(rt: &Runtime, dir: &Path, name: &str, batches: u32, seed: u64, prover: &[u8; 20], out: Option<&Path>) -> Result<()> {
     let p = plugin(rt, dir, name)?;
     let save = |file: &str, bytes: &[u8]| -> Result<()> {
         match out {

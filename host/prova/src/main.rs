@@ -3,6 +3,8 @@
 
 mod cli;
 mod commands;
+mod demo;
+mod node;
 
 use std::process::ExitCode;
 
@@ -10,8 +12,11 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let args = cli::Args::parse();
+    // A node is a service: its log is its progress report. One-shot commands print results
+    // and log only warnings.
+    let quiet = if matches!(args.command, cli::Command::Node(_)) { "info" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("PROVA_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(if args.verbose { "debug" } else { "warn" }));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(if args.verbose { "debug" } else { quiet }));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     match commands::run(args) {
         Ok(()) => ExitCode::SUCCESS,

@@ -42,7 +42,7 @@ fn the_pipeline_runs_from_files_and_a_tampered_proof_fails_verify() {
     let run = |args: &[&str]| prova(dir.path(), cache.path(), args);
 
     let list = ok(&run(&["plugins", "list"]));
-    assert!(list.contains("transfer-groth16") && list.contains("verifying key:") && list.contains("WIT 0.1.0"), "{list}");
+    assert!(list.contains("transfer-groth16") && list.contains("verifying key:") && list.contains("WIT 0.2.0"), "{list}");
 
     ok(&run(&["plugins", "sample-input", "--batches", "2", "--seed", "5", "--out", &w("in")]));
     for i in 0..2 {

@@ -81,6 +81,14 @@ pub struct PluginMetadata {
     pub key_sections: Vec<String>,
 }
 
+/// What a batch witness states (`inspect-batch` export).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchStatement {
+    pub old_state_root: Vec<u8>,
+    pub new_state_root: Vec<u8>,
+    pub commitment: Vec<u8>,
+}
+
 /// What a verified proof claims.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Claim {
@@ -578,6 +586,11 @@ impl Plugin {
         self.run("sample-sequence", self.limits(), NeedsKeys::No, |a, s| a.call_sample_sequence(s, batches, seed))
     }
 
+    /// What a batch witness states, without proving it.
+    pub fn inspect_batch(&self, job: &str, witness: &[u8]) -> Result<BatchStatement, JobError> {
+        self.run(job, self.limits(), NeedsKeys::No, |a, s| a.call_inspect_batch(s, witness)).map(Into::into)
+    }
+
     /// Proves one batch for `prover`.
     pub fn prove_batch(&self, job: &str, witness: &[u8], prover: &[u8; 20]) -> Result<Vec<u8>, JobError> {
         self.run(job, self.limits(), NeedsKeys::Yes, |a, s| a.call_prove_batch(s, witness, &prover.to_vec()))
@@ -612,7 +625,7 @@ mod tests {
 
     #[test]
     fn versions_parse_and_follow_semver() {
-        assert_eq!(version_of("prova:adapter/adapter@0.1.0"), Some((0, 1, 0)));
+        assert_eq!(version_of("prova:adapter/adapter@0.2.0"), Some((0, 2, 0)));
         assert_eq!(version_of("prova:adapter/adapter"), None);
         assert!(compatible((0, 1, 3), (0, 1, 0)));
         assert!(!compatible((0, 2, 0), (0, 1, 0)));

@@ -18,10 +18,10 @@ pub mod bindings {
 }
 
 pub use bindings::exports::prova::adapter::adapter::Guest as Adapter;
-pub use bindings::prova::adapter::types::{AdapterError, Claim, KeyData, KeySection, AdapterInfo, ResourceRequest, Stage};
+pub use bindings::prova::adapter::types::{AdapterError, BatchStatement, Claim, KeyData, KeySection, AdapterInfo, ResourceRequest, Stage};
 
 /// The WIT package version this SDK was generated from; adapters report it in `metadata`.
-pub const WIT_VERSION: &str = "0.1.0";
+pub const WIT_VERSION: &str = "0.2.0";
 
 /// Exports `$t: Adapter` (a type name in scope) as the component's `adapter` interface.
 #[macro_export]

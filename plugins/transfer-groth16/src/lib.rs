@@ -23,7 +23,7 @@ mod state;
 mod verify;
 
 use ark_bn254::Fr;
-use prova_guest::{Adapter, AdapterError, Claim, KeySection, AdapterInfo, ResourceRequest, Stage};
+use prova_guest::{Adapter, AdapterError, BatchStatement, Claim, KeySection, AdapterInfo, ResourceRequest, Stage};
 
 use crate::encoding::{
     AGGREGATE_MAGIC, Address, BATCH_MAGIC, BatchProof, Bundle, FINAL_MAGIC, MAX_BATCHES, VerifyingKey, put_fr,
@@ -119,8 +119,8 @@ impl Adapter for TransferGroth16 {
     }
 
     fn sample_sequence(batches: u32, seed: u64) -> Result<Vec<Vec<u8>>, AdapterError> {
-        if batches == 0 || batches > MAX_BATCHES {
-            return Err(AdapterError::InvalidInput(format!("a sequence has 1..={MAX_BATCHES} batches, not {batches}")));
+        if batches == 0 || batches > state::MAX_SAMPLE_BATCHES {
+            return Err(AdapterError::InvalidInput(format!("a sample has 1..={} batches, not {batches}", state::MAX_SAMPLE_BATCHES)));
         }
         Ok(state::sample_sequence(batches, seed).iter().map(|w| w.encode()).collect())
     }
@@ -170,6 +170,11 @@ impl Adapter for TransferGroth16 {
         }
         verify_bundle(&bundle, "final")?;
         Ok(encoding::encode_bundle(FINAL_MAGIC, &bundle))
+    }
+
+    fn inspect_batch(witness: Vec<u8>) -> Result<BatchStatement, AdapterError> {
+        let st = state::BatchWitness::decode(&witness)?.statement()?;
+        Ok(BatchStatement { old_state_root: fr_bytes(&st.old_root), new_state_root: fr_bytes(&st.new_root), commitment: fr_bytes(&st.commitment) })
     }
 
     fn verify(stage: Stage, proof: Vec<u8>) -> Result<Claim, AdapterError> {

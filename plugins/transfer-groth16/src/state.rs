@@ -205,6 +205,10 @@ impl Tree {
     }
 }
 
+/// Most batches one sample may hold: a dev sequencer takes a long sample once and posts it in
+/// pieces; 4096 batches of ~4 KiB witnesses stay well inside a job's memory.
+pub const MAX_SAMPLE_BATCHES: u32 = 4096;
+
 /// `batches` consecutive batch witnesses from a random genesis, reproducible from `seed`.
 pub fn sample_sequence(batches: u32, seed: u64) -> Vec<BatchWitness> {
     let mut rng = ChaCha20Rng::seed_from_u64(seed);

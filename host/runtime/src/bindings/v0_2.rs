@@ -1,11 +1,11 @@
-//! Bindings for `prova:adapter@0.1.x`, and the conversions between its generated types and the
+//! Bindings for `prova:adapter@0.2.x`, and the conversions between its generated types and the
 //! host's own. Only type conversion lives here (Zed's rule for version shims): the kernels are
 //! in `prova-compute`, key handling in `crate::keys`, and the glue in `crate::host`.
 
 use wasmtime::component::Resource;
 
 use crate::host::{G1Handle, G2Handle, HostState};
-use crate::{AdapterError, Claim, PluginMetadata, Stage};
+use crate::{AdapterError, BatchStatement, Claim, PluginMetadata, Stage};
 
 wasmtime::component::bindgen!({
     path: "../../wit",
@@ -23,7 +23,7 @@ pub use prova::adapter::types;
 
 /// The interface name and version a component must export to be an adapter of this version.
 pub const ADAPTER_INTERFACE: &str = "prova:adapter/adapter";
-pub const VERSION: (u64, u64, u64) = (0, 1, 0);
+pub const VERSION: (u64, u64, u64) = (0, 2, 0);
 
 impl From<types::AdapterError> for AdapterError {
     fn from(e: types::AdapterError) -> Self {
@@ -67,6 +67,12 @@ impl From<types::AdapterInfo> for PluginMetadata {
             max_batches: m.resources.max_batches,
             key_sections: m.resources.key_sections,
         }
+    }
+}
+
+impl From<types::BatchStatement> for BatchStatement {
+    fn from(s: types::BatchStatement) -> Self {
+        BatchStatement { old_state_root: s.old_state_root, new_state_root: s.new_state_root, commitment: s.commitment }
     }
 }
 

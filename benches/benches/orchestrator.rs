@@ -1,0 +1,128 @@
+//! The Proof Generator's scheduling, with simulated provers: each job sleeps for a sampled proof
+//! time, so what is measured is the orchestrator (queue, store writes, dispatch), not proving.
+//!
+//! 1. Makespan: 10 workers, 566 batch tasks in sequences of 1-4 batches, batch proof times
+//!    uniform in [0.5, 1.5] x 48.6 s, scaled down 1000x (mean 48.6 ms). Aggregate and final
+//!    jobs take no time here (the reference adapter's take ~12 ms against seconds for a batch).
+//!    Reported against the lower bound max(total work / workers, longest chain) with worker
+//!    utilisation.
+//! 2. Dispatch overhead: 10,000 queued tasks (5,000 one-batch sequences) on provers that return
+//!    at once: wall time per task, which includes two durable store writes per task (assign,
+//!    complete), each one a redb commit with fsync.
+//!
+//! Run: `cargo bench -p prova-benches --bench orchestrator`. Sizes: ORCH_WORKERS, ORCH_BATCHES,
+//! ORCH_MEAN_US (mean batch time in microseconds), ORCH_QUEUED.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use prova_node::generator::{self, GeneratorConfig};
+use prova_node::prover::{JobInput, Prover};
+use prova_store::{Sequence, SequenceStatus, Store, TaskId, TaskKind};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tokio::sync::{mpsc, watch};
+
+struct Simulated {
+    times: HashMap<String, Duration>,
+}
+
+impl Prover for Simulated {
+    fn prove(&self, job: &str, _: JobInput, _: &[u8; 20]) -> Result<Vec<u8>, String> {
+        if let Some(t) = self.times.get(job) {
+            std::thread::sleep(*t);
+        }
+        Ok(vec![0; 32])
+    }
+}
+
+fn env(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// Stores sequences with the given batch counts; returns each sequence's final batch.
+fn fill(store: &Store, counts: &[u32]) -> Vec<u64> {
+    let mut next = 0u64;
+    counts
+        .iter()
+        .map(|&n| {
+            let seq = Sequence {
+                init_batch: next,
+                final_batch: next + n as u64,
+                acc_input_hash: [0; 32],
+                commitments: vec![[0; 32]; n as usize],
+                seen_block: 0,
+                status: SequenceStatus::Proving,
+            };
+            next += n as u64;
+            store.add_sequence(&seq, &vec![vec![]; n as usize]).unwrap();
+            seq.final_batch
+        })
+        .collect()
+}
+
+/// Runs the generator over what is stored until every final proof is out; returns the wall time.
+async fn drain(store: Arc<Store>, prover: Simulated, workers: usize, finals: usize) -> Duration {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (_stop, stop_rx) = watch::channel(false);
+    let cfg = GeneratorConfig { workers, task_timeout: Duration::from_secs(600), max_attempts: 3 };
+    let started = Instant::now();
+    let (_handle, _task) = generator::spawn(store, Arc::new(prover), [0; 20], cfg, tx, stop_rx).unwrap();
+    for _ in 0..finals {
+        rx.recv().await.unwrap();
+    }
+    started.elapsed()
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let workers = env("ORCH_WORKERS", 10) as usize;
+    let batches = env("ORCH_BATCHES", 566) as u32;
+    let mean = env("ORCH_MEAN_US", 48_600) as f64 / 1e3;
+    let queued = env("ORCH_QUEUED", 10_000) as usize;
+    let mut rng = StdRng::seed_from_u64(566);
+
+    // 1. Makespan.
+    let mut counts = vec![];
+    let mut left = batches;
+    while left > 0 {
+        let n = rng.random_range(1..=4).min(left);
+        counts.push(n);
+        left -= n;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(&dir.path().join("bench.redb")).unwrap());
+    let finals = fill(&store, &counts);
+    let mut times = HashMap::new();
+    let (mut work, mut longest) = (Duration::ZERO, Duration::ZERO);
+    for (f, n) in finals.iter().zip(&counts) {
+        let mut chain = Duration::ZERO;
+        for i in 0..*n {
+            let t = Duration::from_secs_f64(mean * rng.random_range(0.5..1.5) / 1e3);
+            times.insert(TaskId::new(*f, TaskKind::Batch(i)).to_string(), t);
+            work += t;
+            chain = chain.max(t);
+        }
+        longest = longest.max(chain);
+    }
+    let bound = (work / workers as u32).max(longest);
+    let makespan = drain(store, Simulated { times }, workers, finals.len()).await;
+    println!("makespan: {workers} workers, {batches} batch tasks in {} sequences of 1-4, mean {mean:.1} ms per batch", counts.len());
+    println!("  total work        {:>10.1} ms", work.as_secs_f64() * 1e3);
+    println!("  lower bound       {:>10.1} ms   max(work / workers, longest chain {:.1} ms)", bound.as_secs_f64() * 1e3, longest.as_secs_f64() * 1e3);
+    println!("  makespan          {:>10.1} ms   {:+.1}% over the bound", makespan.as_secs_f64() * 1e3, (makespan.as_secs_f64() / bound.as_secs_f64() - 1.0) * 100.0);
+    println!("  utilisation       {:>10.1} %", work.as_secs_f64() / (workers as f64 * makespan.as_secs_f64()) * 100.0);
+
+    // 2. Dispatch overhead at `queued` tasks.
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(&dir.path().join("queue.redb")).unwrap());
+    let fill_started = Instant::now();
+    let finals = fill(&store, &vec![1; queued / 2]);
+    let fill_time = fill_started.elapsed();
+    let wall = drain(store, Simulated { times: HashMap::new() }, workers, finals.len()).await;
+    let tasks = finals.len() * 2;
+    println!("dispatch: {tasks} queued tasks ({} one-batch sequences, stored in {:.1} s), {workers} workers, zero-time provers", finals.len(), fill_time.as_secs_f64());
+    println!("  wall              {:>10.1} ms", wall.as_secs_f64() * 1e3);
+    println!("  per task          {:>10.3} ms   (2 durable store commits each)", wall.as_secs_f64() * 1e3 / tasks as f64);
+}

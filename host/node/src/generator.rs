@@ -1,0 +1,417 @@
+//! The Proof Generator: turns stored sequences into proof tasks and runs them on a pool of
+//! workers.
+//!
+//! One tokio task owns the schedule: a ready set ordered final before aggregate before batch,
+//! then lowest sequence first (a ready final or aggregate is cheap and unblocks a submission; a
+//! lower sequence is revealed first on chain). Workers are tokio tasks that run one job at a
+//! time on the blocking pool and report back. Every transition is written to the store before
+//! it takes effect, so a restart rebuilds the same schedule from the store
+//! ([`prova_store::Store::requeue_assigned`] puts interrupted jobs back).
+//!
+//! A job that outlives its deadline is requeued on another worker (its worker stays busy
+//! until the job returns; a late success is still kept if the task is not done by then). A job
+//! that fails goes back to the queue, never straight to the worker it failed on while another
+//! can take it, until `max_attempts`; then its sequence is marked unprovable.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use prova_store::{SequenceStatus, Store, TaskId, TaskKind, TaskState};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tracing::{Instrument, debug, error, info, info_span, warn};
+
+use crate::prover::{JobInput, Prover};
+use crate::{NodeError, now_ms};
+
+#[derive(Debug, Clone)]
+pub struct GeneratorConfig {
+    /// Local workers (concurrent jobs).
+    pub workers: usize,
+    /// Longest a job may run before it is requeued elsewhere.
+    pub task_timeout: Duration,
+    /// Attempts per task before its sequence is given up.
+    pub max_attempts: u32,
+}
+
+impl Default for GeneratorConfig {
+    fn default() -> Self {
+        // A batch proof of the reference adapter takes ~4 s on one core here; 10 minutes leaves
+        // room for a loaded machine and bigger circuits. Three attempts: a task that fails on
+        // three workers is the input's fault, not the workers'.
+        Self { workers: 2, task_timeout: Duration::from_secs(600), max_attempts: 3 }
+    }
+}
+
+/// Messages into the generator.
+enum Event {
+    /// A sequence was stored: schedule its tasks.
+    Sequence(u64),
+    /// Nobody needs this sequence's proof any more: stop working on it.
+    Forget(u64),
+    Done { worker: usize, id: TaskId, attempt: u32, result: Result<Vec<u8>, String> },
+}
+
+/// How the rest of the node talks to the generator.
+#[derive(Clone)]
+pub struct GeneratorHandle {
+    tx: mpsc::UnboundedSender<Event>,
+}
+
+impl GeneratorHandle {
+    /// Schedules a sequence already in the store.
+    pub fn add_sequence(&self, final_batch: u64) {
+        let _ = self.tx.send(Event::Sequence(final_batch));
+    }
+
+    pub fn forget(&self, final_batch: u64) {
+        let _ = self.tx.send(Event::Forget(final_batch));
+    }
+}
+
+/// Ready-set order: final (0) before aggregate (1) before batch (2), then lowest sequence.
+type Ready = (u8, u64, TaskId);
+
+fn ready_key(id: &TaskId) -> Ready {
+    let rank = match id.kind() {
+        TaskKind::Final => 0,
+        TaskKind::Aggregate => 1,
+        TaskKind::Batch(_) => 2,
+    };
+    (rank, id.sequence(), id.clone())
+}
+
+struct Running {
+    worker: usize,
+    attempt: u32,
+    deadline: Instant,
+}
+
+struct Job {
+    id: TaskId,
+    attempt: u32,
+}
+
+struct Generator {
+    store: Arc<Store>,
+    cfg: GeneratorConfig,
+    ready: BTreeSet<Ready>,
+    running: HashMap<TaskId, Running>,
+    /// Workers with nothing to do.
+    idle: BTreeSet<usize>,
+    /// Workers an attempt of a task failed on.
+    avoid: HashMap<TaskId, Vec<usize>>,
+    /// Batch tasks still to finish, per sequence being proved.
+    batches_left: HashMap<u64, u32>,
+    /// Sequences that are no longer wanted.
+    forgotten: HashSet<u64>,
+    workers: Vec<mpsc::UnboundedSender<Job>>,
+    finals: mpsc::UnboundedSender<u64>,
+}
+
+/// Starts the generator and its workers. Final proofs are announced on `finals` (by final
+/// batch) once stored. On `shutdown` it stops dispatching, lets running jobs finish and store
+/// their proofs, and returns.
+pub fn spawn(
+    store: Arc<Store>,
+    prover: Arc<dyn Prover>,
+    miner: [u8; 20],
+    cfg: GeneratorConfig,
+    finals: mpsc::UnboundedSender<u64>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(GeneratorHandle, JoinHandle<Result<(), NodeError>>), NodeError> {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let handle = GeneratorHandle { tx: tx.clone() };
+    let requeued = store.requeue_assigned()?;
+    if requeued > 0 {
+        info!(requeued, "jobs interrupted by the last stop are pending again");
+    }
+    let mut workers = vec![];
+    for w in 0..cfg.workers.max(1) {
+        let (jtx, jrx) = mpsc::unbounded_channel();
+        workers.push(jtx);
+        tokio::spawn(worker(w, jrx, tx.clone(), store.clone(), prover.clone(), miner));
+    }
+    let mut g = Generator {
+        idle: (0..workers.len()).collect(),
+        store,
+        cfg,
+        ready: BTreeSet::new(),
+        running: HashMap::new(),
+        avoid: HashMap::new(),
+        batches_left: HashMap::new(),
+        forgotten: HashSet::new(),
+        workers,
+        finals,
+    };
+    g.load()?;
+    let task = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(200));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            g.dispatch()?;
+            tokio::select! {
+                ev = rx.recv() => match ev {
+                    Some(ev) => g.handle(ev)?,
+                    None => break,
+                },
+                _ = tick.tick() => g.expire()?,
+                _ = shutdown.changed() => {}
+            }
+        }
+        // Let running jobs finish so their proofs are stored; what does not finish is requeued
+        // at the next start.
+        let busy = g.workers.len() - g.idle.len();
+        if busy > 0 {
+            info!(busy, "shutting down: waiting for running jobs");
+        }
+        while g.idle.len() < g.workers.len() {
+            match tokio::time::timeout(g.cfg.task_timeout, rx.recv()).await {
+                Ok(Some(ev @ Event::Done { .. })) => g.handle(ev)?,
+                Ok(Some(_)) => {}
+                _ => break,
+            }
+        }
+        Ok(())
+    });
+    Ok((handle, task))
+}
+
+impl Generator {
+    /// Rebuilds the schedule from the store.
+    fn load(&mut self) -> Result<(), NodeError> {
+        let tasks = self.store.tasks()?;
+        let mut by_seq: HashMap<u64, Vec<_>> = HashMap::new();
+        for t in tasks {
+            by_seq.entry(t.id.sequence()).or_default().push(t);
+        }
+        for (seq, tasks) in by_seq {
+            self.schedule(seq, &tasks);
+        }
+        Ok(())
+    }
+
+    /// Puts a sequence's ready tasks in the ready set, given its tasks' states.
+    fn schedule(&mut self, seq: u64, tasks: &[prova_store::Task]) {
+        let done = |k: TaskKind| tasks.iter().any(|t| t.id.kind() == k && t.state == TaskState::Done);
+        if tasks.iter().any(|t| matches!(t.state, TaskState::Dropped | TaskState::Failed { .. })) {
+            return;
+        }
+        let batches: Vec<_> = tasks.iter().filter(|t| matches!(t.id.kind(), TaskKind::Batch(_))).collect();
+        let left = batches.iter().filter(|t| t.state != TaskState::Done).count() as u32;
+        self.batches_left.insert(seq, left);
+        for t in tasks {
+            if !self.avoid.contains_key(&t.id) && !t.failed_on.is_empty() {
+                self.avoid.insert(t.id.clone(), t.failed_on.iter().filter_map(|w| worker_index(w)).collect());
+            }
+            if t.state != TaskState::Pending {
+                continue;
+            }
+            let is_ready = match t.id.kind() {
+                TaskKind::Batch(_) => true,
+                TaskKind::Aggregate => left == 0,
+                TaskKind::Final => if batches.len() > 1 { done(TaskKind::Aggregate) } else { left == 0 },
+            };
+            if is_ready {
+                self.ready.insert(ready_key(&t.id));
+            }
+        }
+        if left == 0 && done(TaskKind::Final) {
+            self.batches_left.remove(&seq);
+        }
+    }
+
+    fn handle(&mut self, ev: Event) -> Result<(), NodeError> {
+        match ev {
+            Event::Sequence(seq) => {
+                if self.batches_left.contains_key(&seq) || self.forgotten.contains(&seq) {
+                    return Ok(());
+                }
+                let batches = self.store.sequence(seq)?.map_or(0, |s| s.batches());
+                let mut tasks = vec![];
+                for id in TaskId::graph(seq, batches) {
+                    tasks.extend(self.store.task(&id)?);
+                }
+                self.schedule(seq, &tasks);
+            }
+            Event::Forget(seq) => {
+                if self.forgotten.insert(seq) {
+                    self.ready.retain(|(_, s, _)| *s != seq);
+                    self.batches_left.remove(&seq);
+                    self.store.drop_tasks(seq)?;
+                    info!(sequence = seq, "verified by others before we could commit: proving stopped");
+                }
+            }
+            Event::Done { worker, id, attempt, result } => {
+                let current = self.running.get(&id).is_some_and(|r| r.worker == worker && r.attempt == attempt);
+                if current {
+                    self.running.remove(&id);
+                }
+                // A worker whose attempt timed out stays busy until it returns, then is free.
+                if !self.running.values().any(|r| r.worker == worker) {
+                    self.idle.insert(worker);
+                }
+                let seq = id.sequence();
+                let task_state = self.store.task(&id)?.map(|t| t.state);
+                if self.forgotten.contains(&seq) || matches!(task_state, Some(TaskState::Done | TaskState::Failed { .. } | TaskState::Dropped)) {
+                    return Ok(());
+                }
+                match result {
+                    Ok(proof) => {
+                        if !current {
+                            // A late success: keep it, and let the requeued attempt go.
+                            self.ready.remove(&ready_key(&id));
+                            self.running.remove(&id);
+                        }
+                        self.store.complete(&id, &proof, now_ms())?;
+                        self.advance(&id);
+                    }
+                    Err(e) if current => self.failed(&id, worker, &e)?,
+                    Err(e) => debug!(task = %id, error = %e, "a superseded attempt failed"),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// What becomes ready when `id` is done.
+    fn advance(&mut self, id: &TaskId) {
+        let seq = id.sequence();
+        match id.kind() {
+            TaskKind::Batch(_) => {
+                let Some(left) = self.batches_left.get_mut(&seq) else { return };
+                *left = left.saturating_sub(1);
+                if *left == 0 {
+                    let batches = self.store.sequence(seq).ok().flatten().map_or(1, |s| s.batches());
+                    let next = if batches > 1 { TaskKind::Aggregate } else { TaskKind::Final };
+                    self.ready.insert(ready_key(&TaskId::new(seq, next)));
+                }
+            }
+            TaskKind::Aggregate => {
+                self.ready.insert(ready_key(&TaskId::new(seq, TaskKind::Final)));
+            }
+            TaskKind::Final => {
+                self.batches_left.remove(&seq);
+                info!(sequence = seq, "final proof stored");
+                let _ = self.finals.send(seq);
+            }
+        }
+    }
+
+    fn failed(&mut self, id: &TaskId, worker: usize, error: &str) -> Result<(), NodeError> {
+        self.avoid.entry(id.clone()).or_default().push(worker);
+        match self.store.fail(id, &worker_name(worker), error, self.cfg.max_attempts)? {
+            TaskState::Pending => {
+                warn!(task = %id, worker, error, "attempt failed: requeued on another worker");
+                self.ready.insert(ready_key(id));
+            }
+            _ => {
+                let seq = id.sequence();
+                error!(task = %id, error, "task failed on every attempt: sequence {seq} will not be proved by this node");
+                self.ready.retain(|(_, s, _)| *s != seq);
+                self.batches_left.remove(&seq);
+                let reason = format!("task {id} failed {} times; last error: {error}", self.cfg.max_attempts);
+                self.store.set_sequence_status(seq, SequenceStatus::Unprovable { reason })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Requeues jobs past their deadline.
+    fn expire(&mut self) -> Result<(), NodeError> {
+        let now = Instant::now();
+        let late: Vec<(TaskId, usize)> =
+            self.running.iter().filter(|(_, r)| r.deadline <= now).map(|(id, r)| (id.clone(), r.worker)).collect();
+        for (id, worker) in late {
+            self.running.remove(&id);
+            // The worker is still running it: it is not idle until the job returns.
+            self.failed(&id, worker, &format!("timed out after {:?}", self.cfg.task_timeout))?;
+        }
+        Ok(())
+    }
+
+    /// Hands ready tasks to idle workers.
+    fn dispatch(&mut self) -> Result<(), NodeError> {
+        let n_workers = self.workers.len();
+        while !self.ready.is_empty() {
+            let mut choice = None;
+            'workers: for &w in &self.idle {
+                for key in self.ready.iter().take(64) {
+                    let avoided = self.avoid.get(&key.2).is_some_and(|a| a.contains(&w) && a.len() < n_workers);
+                    if !avoided {
+                        choice = Some((w, key.clone()));
+                        break 'workers;
+                    }
+                }
+            }
+            let Some((w, key)) = choice else { break };
+            self.ready.remove(&key);
+            self.idle.remove(&w);
+            let id = key.2;
+            let now = now_ms();
+            let attempt = self.store.assign(&id, &worker_name(w), now, now + self.cfg.task_timeout.as_millis() as u64)?;
+            self.running.insert(id.clone(), Running { worker: w, attempt, deadline: Instant::now() + self.cfg.task_timeout });
+            let _ = self.workers[w].send(Job { id, attempt });
+        }
+        Ok(())
+    }
+}
+
+fn worker_name(w: usize) -> String {
+    format!("local-{w}")
+}
+
+fn worker_index(name: &str) -> Option<usize> {
+    name.strip_prefix("local-")?.parse().ok()
+}
+
+/// Reads a job's input from the store.
+fn input(store: &Store, id: &TaskId) -> Result<JobInput, NodeError> {
+    let seq = id.sequence();
+    let proof = |id: TaskId| store.proof(&id)?.ok_or_else(|| NodeError::Inconsistent(format!("proof of {id} missing")));
+    Ok(match id.kind() {
+        TaskKind::Batch(i) => JobInput::Batch(store.batch_data(seq, i)?),
+        TaskKind::Aggregate => {
+            let n = store.sequence(seq)?.map_or(0, |s| s.batches());
+            JobInput::Aggregate((0..n).map(|i| proof(TaskId::new(seq, TaskKind::Batch(i)))).collect::<Result<_, _>>()?)
+        }
+        TaskKind::Final => {
+            let n = store.sequence(seq)?.map_or(0, |s| s.batches());
+            JobInput::Final(proof(TaskId::new(seq, if n > 1 { TaskKind::Aggregate } else { TaskKind::Batch(0) }))?)
+        }
+    })
+}
+
+async fn worker(
+    w: usize,
+    mut jobs: mpsc::UnboundedReceiver<Job>,
+    events: mpsc::UnboundedSender<Event>,
+    store: Arc<Store>,
+    prover: Arc<dyn Prover>,
+    miner: [u8; 20],
+) {
+    while let Some(Job { id, attempt }) = jobs.recv().await {
+        let span = info_span!("task", task = %id, worker = w, attempt);
+        let (store, prover, job_id) = (store.clone(), prover.clone(), id.clone());
+        let result = async move {
+            let started = Instant::now();
+            let r = tokio::task::spawn_blocking(move || {
+                let input = input(&store, &job_id).map_err(|e| e.to_string())?;
+                prover.prove(job_id.as_str(), input, &miner)
+            })
+            .await
+            .unwrap_or_else(|e| Err(format!("job panicked: {e}")));
+            debug!(ok = r.is_ok(), elapsed_ms = started.elapsed().as_millis() as u64, "job finished");
+            r
+        }
+        .instrument(span)
+        .await;
+        if events.send(Event::Done { worker: w, id, attempt, result }).is_err() {
+            return;
+        }
+    }
+}

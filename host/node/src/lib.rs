@@ -1,0 +1,44 @@
+//! prova-node: a miner's node.
+//!
+//! - [`generator`] (Proof Generator): sequences -> task graphs -> a pool of workers running
+//!   the rollup's plugin ([`prover`]); every proof stored.
+//! - [`manager`] (Proof Manager): `submitPendingProof`, `tryFetchProofToSend`, `processResend`.
+//! - [`sender`] (Proof Sender): commit, watch and reveal caches, each drained by its own task.
+//! - [`node`]: wires them to the chain watcher and runs until shutdown.
+//! - [`dev`]: the embedded dev world (contracts, reference rollup, dev sequencer, block timer)
+//!   used by `prova node` without a chain, by `prova demo` and by the tests.
+//!
+//! Architecture invariant: the node's parts talk through the store and typed messages (task
+//! ids, sequence numbers), never shared mutable state; the chain is only a
+//! [`prova_chain::BaseChain`], so nothing here knows whether it is anvil, a real RPC node or
+//! the embedded chain.
+
+pub mod dev;
+pub mod generator;
+pub mod manager;
+pub mod node;
+pub mod prover;
+pub mod sender;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Why the node (or one of its parts) stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error(transparent)]
+    Store(#[from] prova_store::StoreError),
+    #[error(transparent)]
+    Chain(#[from] prova_chain::ChainError),
+    #[error(transparent)]
+    Job(#[from] prova_runtime::JobError),
+    #[error("{0}")]
+    Config(String),
+    /// The store and the node disagree (a bug, or a store edited by hand).
+    #[error("inconsistent state: {0}")]
+    Inconsistent(String),
+}
+
+/// Unix time in milliseconds (task records).
+pub fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}

@@ -1,0 +1,256 @@
+//! `prova node` and `prova keystore`: configuration (file, then environment and flags) and the
+//! node's process life (signals, graceful stop).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use prova_chain::contracts::Deployment;
+use prova_chain::dev::dev_signer;
+use prova_chain::embedded::EmbeddedChain;
+use prova_chain::rpc::{RpcChain, RpcConfig};
+use prova_chain::{BaseChain, PrivateKeySigner, U256};
+use prova_node::dev::{self, DevParams, DevSequencer, ETH, EMBEDDED_CHAIN_ID};
+use prova_node::generator::GeneratorConfig;
+use prova_node::node::NodeParams;
+use prova_node::prover::PluginProver;
+use prova_runtime::Plugin;
+use prova_store::Store;
+use serde::Deserialize;
+use tokio::sync::watch;
+
+use crate::cli::{KeystoreCommand, NodeArgs};
+
+/// The config file. Unknown keys are refused, so a typo is an error, not a silent default.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    plugin: Option<String>,
+    workers: Option<usize>,
+    start_batch: Option<u64>,
+    poll_ms: Option<u64>,
+    task_timeout_secs: Option<u64>,
+    max_attempts: Option<u32>,
+    keystore: Option<PathBuf>,
+    password_file: Option<PathBuf>,
+    chain: Option<ChainConfig>,
+    dev: Option<DevConfig>,
+}
+
+/// A real chain. Without it the node runs the embedded dev chain.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChainConfig {
+    rpc_url: Option<String>,
+    rollup: u32,
+    deployment: Deployment,
+    /// How long to wait for a receipt before bumping fees (default 36 s: three 12-s blocks).
+    receipt_timeout_secs: Option<u64>,
+}
+
+/// The embedded dev world's knobs.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DevConfig {
+    block_ms: Option<u64>,
+    /// The dev sequencer posts a sequence every this many blocks.
+    sequence_every: Option<u64>,
+    max_batches: Option<usize>,
+    /// Sample batches the dev sequencer has (it stops when they are posted).
+    batches: Option<u32>,
+    seed: Option<u64>,
+}
+
+/// The resolved configuration.
+struct Config {
+    data_dir: PathBuf,
+    generator: GeneratorConfig,
+    start_batch: u64,
+    poll: Duration,
+    keystore: Option<PathBuf>,
+    password_file: Option<PathBuf>,
+    chain: Option<ChainConfig>,
+    rpc_url: Option<String>,
+    dev: DevConfig,
+}
+
+fn read_file_config(path: Option<&Path>) -> Result<FileConfig> {
+    let Some(path) = path else { return Ok(FileConfig::default()) };
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("config {} is not valid", path.display()))
+}
+
+/// The plugin the node runs (config `plugin`, default the reference adapter).
+pub fn plugin_name(a: &NodeArgs) -> Result<String> {
+    Ok(read_file_config(a.config.as_deref())?.plugin.unwrap_or_else(|| "transfer-groth16".into()))
+}
+
+fn resolve(a: &NodeArgs) -> Result<Config> {
+    let f = read_file_config(a.config.as_deref())?;
+    let d = GeneratorConfig::default();
+    let generator = GeneratorConfig {
+        workers: a.workers.or(f.workers).unwrap_or(d.workers),
+        task_timeout: f.task_timeout_secs.map_or(d.task_timeout, Duration::from_secs),
+        max_attempts: f.max_attempts.unwrap_or(d.max_attempts),
+    };
+    if generator.workers == 0 {
+        bail!("workers must be at least 1");
+    }
+    Ok(Config {
+        data_dir: a.data_dir.clone().or(f.data_dir).unwrap_or_else(|| PathBuf::from("prova-data")),
+        generator,
+        start_batch: a.start_batch.or(f.start_batch).unwrap_or(0),
+        poll: Duration::from_millis(a.poll_ms.or(f.poll_ms).unwrap_or(500)),
+        keystore: a.keystore.clone().or(f.keystore),
+        password_file: f.password_file,
+        rpc_url: a.rpc_url.clone().or_else(|| f.chain.as_ref().and_then(|c| c.rpc_url.clone())),
+        chain: f.chain,
+        dev: f.dev.unwrap_or_default(),
+    })
+}
+
+fn password(file: Option<&Path>) -> Result<String> {
+    if let Ok(p) = std::env::var("PROVA_KEYSTORE_PASSWORD") {
+        return Ok(p);
+    }
+    match file {
+        Some(f) => Ok(std::fs::read_to_string(f).with_context(|| format!("cannot read password file {}", f.display()))?.trim_end().to_string()),
+        None => bail!("the keystore needs a password: set PROVA_KEYSTORE_PASSWORD or `password_file`"),
+    }
+}
+
+fn load_signer(keystore: &Path, password_file: Option<&Path>) -> Result<PrivateKeySigner> {
+    PrivateKeySigner::decrypt_keystore(keystore, password(password_file)?)
+        .with_context(|| format!("cannot open keystore {} (wrong password or not a keystore)", keystore.display()))
+}
+
+/// Stops on SIGINT or SIGTERM: the node takes no new work and finishes what is in flight.
+fn stop_on_signals() -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        eprintln!("stopping: finishing jobs and transactions in flight (again to force)");
+        let _ = tx.send(true);
+        let _ = tokio::signal::ctrl_c().await;
+        std::process::exit(130);
+    });
+    rx
+}
+
+pub fn run(a: &NodeArgs, plugin: Plugin) -> Result<()> {
+    let cfg = resolve(a)?;
+    plugin.validate_keys().map_err(|e| anyhow::anyhow!("plugin {} keys: {e}", plugin.metadata().name))?;
+    let plugin = Arc::new(plugin);
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async move {
+        let shutdown = stop_on_signals();
+        std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("cannot create {}", cfg.data_dir.display()))?;
+        let store = Arc::new(Store::open(&cfg.data_dir.join("node.redb"))?);
+        let params = |chain: Arc<dyn BaseChain>, deployment, rollup| NodeParams {
+            chain,
+            deployment,
+            rollup,
+            store: store.clone(),
+            plugin: plugin.clone(),
+            prover: Arc::new(PluginProver(plugin.clone())),
+            generator: cfg.generator.clone(),
+            start_batch: cfg.start_batch,
+            poll: cfg.poll,
+        };
+        match &cfg.chain {
+            Some(c) => {
+                let url = cfg.rpc_url.as_deref().context("[chain] needs rpc_url (or --rpc-url / PROVA_RPC_URL)")?;
+                let keystore = cfg.keystore.as_deref().context("a chain needs the miner's keystore (keystore = ... or --keystore)")?;
+                let signer = load_signer(keystore, cfg.password_file.as_deref())?;
+                let rpc_cfg = RpcConfig {
+                    receipt_timeout: Duration::from_secs(c.receipt_timeout_secs.unwrap_or(36)),
+                    ..RpcConfig::default()
+                };
+                let chain = RpcChain::connect(url, signer, &cfg.data_dir.join("outbox.redb"), rpc_cfg).await?;
+                println!("miner {} on chain {} via {url}", chain.sender(), chain.chain_id());
+                prova_node::node::run(params(Arc::new(chain), c.deployment, c.rollup), shutdown).await?;
+            }
+            None => {
+                let miner = match &cfg.keystore {
+                    Some(k) => load_signer(k, cfg.password_file.as_deref())?,
+                    None => {
+                        eprintln!("WARNING: no keystore: mining as the public dev account 1 (embedded dev chain only)");
+                        dev_signer(1)
+                    }
+                };
+                let (chain, rollup, world) = embedded_world(&plugin, miner.address(), &cfg.dev, shutdown.clone()).await?;
+                println!("miner {} on the embedded dev chain (rollup {rollup}); Ctrl-C stops", miner.address());
+                prova_node::node::run(params(Arc::new(chain), world.deployment, rollup), shutdown).await?;
+            }
+        }
+        Ok(())
+    })
+}
+
+/// The embedded chain with the reference rollup deployed, the miner staked, a block timer and
+/// the dev sequencer running.
+async fn embedded_world(
+    plugin: &Arc<Plugin>,
+    miner: prova_chain::Address,
+    d: &DevConfig,
+    shutdown: watch::Receiver<bool>,
+) -> Result<(prova_chain::embedded::EmbeddedHandle, u32, dev::DevRollup)> {
+    let (admin, sequencer) = (dev_signer(0).address(), dev_signer(4).address());
+    let chain = EmbeddedChain::new(EMBEDDED_CHAIN_ID, &[admin, sequencer, miner].map(|a| (a, U256::from(1_000_000 * ETH))));
+    let mut seq = DevSequencer::new(plugin, d.seed.unwrap_or(1), d.batches.unwrap_or(256), d.max_batches.unwrap_or(4))?;
+    let world = dev::deploy_rollup(&chain.handle(admin), plugin, sequencer, seq.genesis(), &DevParams::default()).await?;
+    world.deployment.deposit(&chain.handle(miner), U256::from(2 * ETH)).await?;
+    chain.set_automine(false);
+    tokio::spawn(dev::mine_every(chain.clone(), Duration::from_millis(d.block_ms.unwrap_or(1000)), shutdown.clone()));
+    let every = d.sequence_every.unwrap_or(3).max(1);
+    let miner_handle = chain.handle(miner);
+    let (plugin, seq_chain) = (plugin.clone(), chain.handle(sequencer));
+    let mut stop = shutdown;
+    tokio::spawn(async move {
+        let mut last = 0;
+        loop {
+            let head = chain.head_number();
+            if head >= last + every {
+                match seq.post(&plugin, &seq_chain, &world).await {
+                    Ok(Some(_)) => last = head,
+                    Ok(None) => {
+                        eprintln!("dev sequencer: sample used up, no more sequences");
+                        return;
+                    }
+                    Err(e) => eprintln!("dev sequencer: {e}"),
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                _ = stop.changed() => return,
+            }
+        }
+    });
+    Ok((miner_handle, world.rollup, world))
+}
+
+pub fn keystore(k: &KeystoreCommand) -> Result<()> {
+    let (out, signer) = match k {
+        KeystoreCommand::New { out } => (out, PrivateKeySigner::random()),
+        KeystoreCommand::Import { out } => {
+            let key = std::env::var("PROVA_IMPORT_KEY").context("set PROVA_IMPORT_KEY to the hex private key to import")?;
+            (out, key.trim().trim_start_matches("0x").parse::<PrivateKeySigner>().context("PROVA_IMPORT_KEY is not a private key")?)
+        }
+    };
+    if out.exists() {
+        bail!("{} exists: refusing to overwrite a keystore", out.display());
+    }
+    let pass = std::env::var("PROVA_KEYSTORE_PASSWORD").context("set PROVA_KEYSTORE_PASSWORD to the keystore's password")?;
+    let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = out.file_name().and_then(|n| n.to_str()).context("the keystore path needs a file name")?;
+    PrivateKeySigner::encrypt_keystore(dir, &mut rand08::thread_rng(), signer.to_bytes(), pass, Some(name))
+        .with_context(|| format!("cannot write keystore {}", out.display()))?;
+    println!("keystore {} for {}", out.display(), signer.address());
+    Ok(())
+}
