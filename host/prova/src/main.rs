@@ -6,6 +6,7 @@ mod commands;
 mod demo;
 mod node;
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -17,7 +18,7 @@ fn main() -> ExitCode {
     let quiet = if matches!(args.command, cli::Command::Node(_)) { "info" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("PROVA_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(if args.verbose { "debug" } else { quiet }));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(std::io::stderr().is_terminal()).init();
     match commands::run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -120,7 +120,7 @@ async fn sigkill_at_random_points_loses_nothing_and_never_proves_a_stored_proof_
         println!("kill {i:>2} ({kill:?}): {proving} job(s) running, {committed} committed unrevealed, {in_flight} tx in flight; last log: {last}");
         seen = (seen.0 + proving.min(1), seen.1 + committed.min(1), seen.2 + in_flight.min(1));
     }
-    assert!(seen.0 > 0 && seen.1 > 0, "kills hit proving and commit-reveal gaps: {seen:?}");
+    assert!(seen.0 > 0 && seen.1 > 0 && seen.2 > 0, "kills hit proving, commit-reveal gaps and transactions in flight: {seen:?}");
 
     // A last run to the end, stopped gracefully with SIGTERM.
     let posted = poster.await.unwrap();
