@@ -87,6 +87,7 @@ async fn three_miners_prove_twenty_sequences_and_are_paid_pro_rata() {
     }
     for (i, store) in stores.iter().enumerate() {
         let a = audit(store).unwrap();
+        println!("miner {} (stake {} ETH): revealed {}, missed {}, rewards {} wei", i + 1, stakes[i], a.revealed.len(), a.missed.len(), a.rewards);
         assert!(a.slashed.is_empty() && a.open.is_empty(), "miner {}: {a:?}", i + 1);
         assert_eq!(a.rewards, credited[i]);
         assert_eq!(d.rewards_of(admin.as_ref(), dev_signer(i + 1).address()).await.unwrap(), credited[i], "on-chain rewards of miner {}", i + 1);

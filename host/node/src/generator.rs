@@ -267,7 +267,7 @@ impl Generator {
                             self.ready.remove(&ready_key(&id));
                             self.running.remove(&id);
                         }
-                        self.store.complete(&id, &proof, now_ms())?;
+                        self.store.complete(&id, &worker_name(worker), &proof, now_ms())?;
                         self.advance(&id);
                     }
                     Err(e) if current => self.failed(&id, worker, &e)?,
@@ -413,5 +413,131 @@ async fn worker(
         if events.send(Event::Done { worker: w, id, attempt, result }).is_err() {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    use prova_store::{Sequence, SequenceStatus};
+
+    use super::*;
+
+    /// A prover that follows a script per task: how many first attempts fail, how long the
+    /// first attempt sleeps. It records the order in which jobs start.
+    #[derive(Default)]
+    struct Scripted {
+        fail_first: HashMap<String, u32>,
+        slow_first: HashMap<String, Duration>,
+        calls: Mutex<Vec<String>>,
+    }
+
+    impl Prover for Scripted {
+        fn prove(&self, job: &str, _: JobInput, _: &[u8; 20]) -> Result<Vec<u8>, String> {
+            let attempt = {
+                let mut calls = self.calls.lock().unwrap();
+                calls.push(job.to_string());
+                calls.iter().filter(|c| *c == job).count() as u32
+            };
+            if attempt == 1
+                && let Some(d) = self.slow_first.get(job)
+            {
+                std::thread::sleep(*d);
+            }
+            if attempt <= self.fail_first.get(job).copied().unwrap_or(0) {
+                return Err(format!("scripted failure {attempt}"));
+            }
+            Ok(job.as_bytes().to_vec())
+        }
+    }
+
+    fn store_with(sequences: &[(u64, u32)]) -> (tempfile::TempDir, Arc<Store>) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(&dir.path().join("s.redb")).unwrap());
+        for &(f, n) in sequences {
+            let seq = Sequence {
+                init_batch: f - n as u64,
+                final_batch: f,
+                acc_input_hash: [0; 32],
+                commitments: vec![[0; 32]; n as usize],
+                seen_block: 0,
+                status: SequenceStatus::Proving,
+            };
+            store.add_sequence(&seq, &vec![b"w".to_vec(); n as usize]).unwrap();
+        }
+        (dir, store)
+    }
+
+    /// Runs the generator until `finals` final proofs are out (or a second passes with none).
+    async fn run(store: &Arc<Store>, prover: Arc<Scripted>, cfg: GeneratorConfig, finals: usize) -> Vec<u64> {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (stop, stop_rx) = watch::channel(false);
+        let (_h, task) = spawn(store.clone(), prover, [1; 20], cfg, tx, stop_rx).unwrap();
+        let mut out = vec![];
+        while out.len() < finals {
+            match tokio::time::timeout(Duration::from_secs(5), rx.recv()).await {
+                Ok(Some(f)) => out.push(f),
+                _ => break,
+            }
+        }
+        stop.send(true).unwrap();
+        task.await.unwrap().unwrap();
+        out
+    }
+
+    fn cfg(workers: usize) -> GeneratorConfig {
+        GeneratorConfig { workers, task_timeout: Duration::from_secs(30), max_attempts: 3 }
+    }
+
+    fn id(f: u64, k: TaskKind) -> String {
+        TaskId::new(f, k).to_string()
+    }
+
+    #[tokio::test]
+    async fn finals_go_before_aggregates_before_batches_and_lower_sequences_first() {
+        let (_d, store) = store_with(&[(2, 2), (3, 1)]);
+        let prover = Arc::new(Scripted::default());
+        assert_eq!(run(&store, prover.clone(), cfg(1), 2).await, vec![2, 3]);
+        let order = prover.calls.lock().unwrap().clone();
+        let expected = [
+            id(2, TaskKind::Batch(0)),
+            id(2, TaskKind::Batch(1)),
+            id(2, TaskKind::Aggregate),
+            id(2, TaskKind::Final),
+            id(3, TaskKind::Batch(0)),
+            id(3, TaskKind::Final),
+        ];
+        assert_eq!(order, expected);
+        assert_eq!(store.proof(&TaskId::new(3, TaskKind::Final)).unwrap().unwrap(), id(3, TaskKind::Final).as_bytes());
+    }
+
+    #[tokio::test]
+    async fn a_failed_job_moves_to_another_worker_and_gives_up_after_its_attempts() {
+        let (_d, store) = store_with(&[(1, 1), (2, 1)]);
+        let (flaky, broken) = (id(1, TaskKind::Batch(0)), id(2, TaskKind::Batch(0)));
+        let prover = Arc::new(Scripted { fail_first: HashMap::from([(flaky.clone(), 1), (broken.clone(), 99)]), ..Default::default() });
+        assert_eq!(run(&store, prover, cfg(2), 2).await, vec![1], "only the flaky sequence is proved");
+        let t = store.task(&TaskId::new(1, TaskKind::Batch(0))).unwrap().unwrap();
+        assert_eq!(t.failed_on.len(), 1);
+        assert_ne!(t.done_by.as_deref(), Some(t.failed_on[0].as_str()), "the retry ran on the other worker");
+        let b = store.task(&TaskId::new(2, TaskKind::Batch(0))).unwrap().unwrap();
+        assert_eq!((b.attempts, b.failed_on.len()), (3, 2));
+        assert!(matches!(b.state, TaskState::Failed { .. }));
+        assert!(matches!(store.sequence(2).unwrap().unwrap().status, SequenceStatus::Unprovable { .. }));
+    }
+
+    #[tokio::test]
+    async fn a_job_past_its_deadline_is_requeued_and_the_proof_is_stored_once() {
+        let (_d, store) = store_with(&[(1, 1)]);
+        let slow = id(1, TaskKind::Batch(0));
+        let prover = Arc::new(Scripted { slow_first: HashMap::from([(slow.clone(), Duration::from_millis(1500))]), ..Default::default() });
+        let c = GeneratorConfig { workers: 2, task_timeout: Duration::from_millis(300), max_attempts: 3 };
+        assert_eq!(run(&store, prover.clone(), c, 1).await, vec![1]);
+        let t = store.task(&TaskId::new(1, TaskKind::Batch(0))).unwrap().unwrap();
+        assert_eq!((t.attempts, t.completions, t.failed_on.clone()), (2, 1, vec!["local-0".to_string()]));
+        assert_eq!(t.done_by.as_deref(), Some("local-1"), "the requeued attempt finished first");
+        assert_eq!(prover.calls.lock().unwrap().iter().filter(|c| **c == slow).count(), 2);
     }
 }

@@ -240,9 +240,10 @@ impl Store {
     /// Stores a task's proof and marks it done, in one transaction (a crash cannot leave a
     /// done task without its proof, or a proof whose task will run again). A final proof also
     /// moves its sequence to [`SequenceStatus::Proved`].
-    pub fn complete(&self, id: &TaskId, proof: &[u8], now_ms: u64) -> Result<(), StoreError> {
+    pub fn complete(&self, id: &TaskId, worker: &str, proof: &[u8], now_ms: u64) -> Result<(), StoreError> {
         let mut task = self.task(id)?.ok_or_else(|| self.missing("task", id))?;
         task.state = TaskState::Done;
+        task.done_by = Some(worker.to_string());
         task.finished_ms = Some(now_ms);
         task.completions += 1;
         let seq = match id.kind() {

@@ -155,11 +155,14 @@ pub struct Task {
     /// that a stored proof is never proved again).
     #[serde(default)]
     pub completions: u32,
+    /// The worker whose proof was stored.
+    #[serde(default)]
+    pub done_by: Option<String>,
 }
 
 impl Task {
     pub fn new(id: TaskId) -> Self {
-        Self { id, state: TaskState::Pending, attempts: 0, failed_on: vec![], last_error: None, started_ms: None, finished_ms: None, completions: 0 }
+        Self { id, state: TaskState::Pending, attempts: 0, failed_on: vec![], last_error: None, started_ms: None, finished_ms: None, completions: 0, done_by: None }
     }
 }
 

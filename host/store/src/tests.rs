@@ -49,7 +49,7 @@ fn state_survives_reopening_and_assigned_tasks_are_requeued_without_losing_an_at
         let s = Store::open(&path).unwrap();
         s.add_sequence(&seq(1, 1), &[b"w".to_vec()]).unwrap();
         s.assign(&b0, "w0", 10, 20).unwrap();
-        s.complete(&b0, b"proof-0", 15).unwrap();
+        s.complete(&b0, "w0", b"proof-0", 15).unwrap();
         s.assign(&fin, "w1", 16, 30).unwrap();
         s.set_cursor("watcher", &(5u64, "x")).unwrap();
     }
@@ -59,7 +59,7 @@ fn state_survives_reopening_and_assigned_tasks_are_requeued_without_losing_an_at
     let t = s.task(&fin).unwrap().unwrap();
     assert_eq!((t.state, t.attempts), (TaskState::Pending, 0));
     assert_eq!(s.cursor::<(u64, String)>("watcher").unwrap(), Some((5, "x".into())));
-    s.complete(&fin, b"final", 40).unwrap();
+    s.complete(&fin, "w1", b"final", 40).unwrap();
     assert_eq!(s.sequence(1).unwrap().unwrap().status, SequenceStatus::Proved);
 }
 
