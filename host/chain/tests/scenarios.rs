@@ -12,7 +12,6 @@ use alloy::primitives::{Address, B256, Bytes, U256, keccak256};
 use alloy::providers::ext::AnvilApi;
 use alloy::rpc::types::anvil::ReorgOptions;
 use alloy::signers::SignerSync;
-use alloy::signers::local::PrivateKeySigner;
 use prova_chain::bindings::{ExampleRequester, ProofPool};
 use prova_chain::contracts::{Deployment, RevealOutcome, RollupParams, SlashReason, proof_hash, publish_statement};
 use prova_chain::embedded::EmbeddedChain;

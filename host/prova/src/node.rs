@@ -79,7 +79,11 @@ struct Config {
 fn read_file_config(path: Option<&Path>) -> Result<FileConfig> {
     let Some(path) = path else { return Ok(FileConfig::default()) };
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config {}", path.display()))?;
-    toml::from_str(&text).with_context(|| format!("config {} is not valid", path.display()))
+    toml::from_str(&text).map_err(|e| {
+        // One line: the message and where, not toml's multi-line excerpt.
+        let line = e.span().map_or(String::new(), |s| format!(" (line {})", text[..s.start].matches('\n').count() + 1));
+        anyhow::anyhow!("config {} is not valid: {}{line}", path.display(), e.message().trim())
+    })
 }
 
 /// The plugin the node runs (config `plugin`, default the reference adapter).
@@ -145,6 +149,16 @@ fn stop_on_signals() -> watch::Receiver<bool> {
 
 pub fn run(a: &NodeArgs, plugin: Plugin) -> Result<()> {
     let cfg = resolve(a)?;
+    // Everything that can be refused is checked before anything is created or started.
+    let url = match &cfg.chain {
+        Some(_) => Some(cfg.rpc_url.clone().context("[chain] needs rpc_url (or --rpc-url / PROVA_RPC_URL)")?),
+        None => None,
+    };
+    let signer = match (&cfg.keystore, &cfg.chain) {
+        (Some(k), _) => Some(load_signer(k, cfg.password_file.as_deref())?),
+        (None, Some(_)) => bail!("a chain needs the miner's keystore (keystore = ... or --keystore)"),
+        (None, None) => None,
+    };
     plugin.validate_keys().map_err(|e| anyhow::anyhow!("plugin {} keys: {e}", plugin.metadata().name))?;
     let plugin = Arc::new(plugin);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -165,9 +179,7 @@ pub fn run(a: &NodeArgs, plugin: Plugin) -> Result<()> {
         };
         match &cfg.chain {
             Some(c) => {
-                let url = cfg.rpc_url.as_deref().context("[chain] needs rpc_url (or --rpc-url / PROVA_RPC_URL)")?;
-                let keystore = cfg.keystore.as_deref().context("a chain needs the miner's keystore (keystore = ... or --keystore)")?;
-                let signer = load_signer(keystore, cfg.password_file.as_deref())?;
+                let (url, signer) = (url.as_deref().expect("checked"), signer.expect("checked"));
                 let rpc_cfg = RpcConfig {
                     receipt_timeout: Duration::from_secs(c.receipt_timeout_secs.unwrap_or(36)),
                     ..RpcConfig::default()
@@ -177,8 +189,8 @@ pub fn run(a: &NodeArgs, plugin: Plugin) -> Result<()> {
                 prova_node::node::run(params(Arc::new(chain), c.deployment, c.rollup), shutdown).await?;
             }
             None => {
-                let miner = match &cfg.keystore {
-                    Some(k) => load_signer(k, cfg.password_file.as_deref())?,
+                let miner = match signer {
+                    Some(s) => s,
                     None => {
                         eprintln!("WARNING: no keystore: mining as the public dev account 1 (embedded dev chain only)");
                         dev_signer(1)

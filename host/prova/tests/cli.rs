@@ -120,3 +120,49 @@ fn misbehaving_plugins_fail_with_their_own_one_line_error_and_write_nothing() {
         assert!(!out.exists());
     }
 }
+
+#[test]
+fn bad_node_configs_and_keystores_are_one_line_errors() {
+    let dir = transfer_dir();
+    let cache = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let cfg = work.path().join("prova.toml");
+    let node = |toml: &str| {
+        std::fs::write(&cfg, toml).unwrap();
+        prova(dir.path(), cache.path(), &["node", "--config", cfg.to_str().unwrap()])
+    };
+    let e = error_line(&node("workers = 2\nwokers = 3\n"));
+    assert!(e.contains("is not valid") && e.contains("wokers"), "{e}");
+    let e = error_line(&node("workers = 0\n"));
+    assert!(e.contains("workers must be at least 1"), "{e}");
+    let chain = "[chain]\nrpc_url = \"http://127.0.0.1:9\"\nrollup = 0\n[chain.deployment]\nstake = \"0x0000000000000000000000000000000000000001\"\n\
+                 manager = \"0x0000000000000000000000000000000000000002\"\nverifier = \"0x0000000000000000000000000000000000000003\"\n\
+                 pool = \"0x0000000000000000000000000000000000000004\"\n";
+    let e = error_line(&node(chain));
+    assert!(e.contains("needs the miner's keystore"), "{e}");
+    let e = error_line(&node(&format!("keystore = \"{}\"\n{chain}", work.path().join("missing.json").display())));
+    assert!(e.contains("PROVA_KEYSTORE_PASSWORD"), "{e}");
+
+    // A keystore made here opens with its password and refuses another.
+    let ks = work.path().join("miner.json");
+    let make = Command::new(env!("CARGO_BIN_EXE_prova"))
+        .args(["keystore", "new", "--out"])
+        .arg(&ks)
+        .env("PROVA_KEYSTORE_PASSWORD", "right")
+        .output()
+        .unwrap();
+    assert!(ok(&make).contains("keystore"), "prints the address");
+    std::fs::write(&cfg, format!("keystore = \"{}\"\n{chain}", ks.display())).unwrap();
+    let wrong = Command::new(env!("CARGO_BIN_EXE_prova"))
+        .arg("--plugins")
+        .arg(dir.path())
+        .arg("--cache-dir")
+        .arg(cache.path())
+        .args(["node", "--config", cfg.to_str().unwrap()])
+        .env("PROVA_KEYSTORE_PASSWORD", "wrong")
+        .output()
+        .unwrap();
+    assert!(error_line(&wrong).contains("wrong password or not a keystore"));
+    let again = Command::new(env!("CARGO_BIN_EXE_prova")).args(["keystore", "new", "--out"]).arg(&ks).env("PROVA_KEYSTORE_PASSWORD", "x").output().unwrap();
+    assert!(error_line(&again).contains("refusing to overwrite"));
+}
