@@ -130,24 +130,36 @@ fn load_signer(keystore: &Path, password_file: Option<&Path>) -> Result<PrivateK
         .with_context(|| format!("cannot open keystore {} (wrong password or not a keystore)", keystore.display()))
 }
 
-/// Stops on SIGINT or SIGTERM: the node takes no new work and finishes what is in flight.
-fn stop_on_signals() -> watch::Receiver<bool> {
+/// Stops on SIGINT or SIGTERM: the node takes no new work and finishes what is in flight; a
+/// second signal exits at once. The handlers are installed before this returns, so a signal
+/// that arrives while the node starts is not lost to the default action.
+fn stop_on_signals() -> Result<watch::Receiver<bool>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
     let (tx, rx) = watch::channel(false);
     tokio::spawn(async move {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
+            _ = int.recv() => {}
             _ = term.recv() => {}
         }
         eprintln!("stopping: finishing jobs and transactions in flight (again to force)");
         let _ = tx.send(true);
-        let _ = tokio::signal::ctrl_c().await;
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
         std::process::exit(130);
     });
-    rx
+    Ok(rx)
 }
 
 pub fn run(a: &NodeArgs, plugin: Plugin) -> Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let shutdown = {
+        let _in_runtime = rt.enter();
+        stop_on_signals()?
+    };
     let cfg = resolve(a)?;
     // Everything that can be refused is checked before anything is created or started.
     let url = match &cfg.chain {
@@ -161,9 +173,7 @@ pub fn run(a: &NodeArgs, plugin: Plugin) -> Result<()> {
     };
     plugin.validate_keys().map_err(|e| anyhow::anyhow!("plugin {} keys: {e}", plugin.metadata().name))?;
     let plugin = Arc::new(plugin);
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
-        let shutdown = stop_on_signals();
         std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("cannot create {}", cfg.data_dir.display()))?;
         let store = Arc::new(Store::open(&cfg.data_dir.join("node.redb"))?);
         let params = |chain: Arc<dyn BaseChain>, deployment, rollup| NodeParams {

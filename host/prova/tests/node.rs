@@ -124,7 +124,18 @@ async fn sigkill_at_random_points_loses_nothing_and_never_proves_a_stored_proof_
 
     // A last run to the end, stopped gracefully with SIGTERM.
     let posted = poster.await.unwrap();
-    let mut child = prova(&w).arg("node").arg("--config").arg(&config).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let mut child = prova(&w).arg("node").arg("--config").arg(&config).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let (started_tx, started) = tokio::sync::oneshot::channel();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    tokio::spawn(async move {
+        let mut started_tx = Some(started_tx);
+        while let Ok(Some(l)) = lines.next_line().await {
+            if l.contains("node starting") {
+                started_tx.take().map(|t| t.send(()));
+            }
+        }
+    });
+    tokio::time::timeout(Duration::from_secs(120), started).await.expect("the node starts").unwrap();
     let admin = w.chain(ADMIN).await;
     let last = posted.last().unwrap().final_new_batch;
     dev::wait_verified(admin.as_ref(), &w.world, last, Duration::from_secs(600)).await.unwrap();
