@@ -51,7 +51,7 @@ pub enum Command {
     Node(NodeArgs),
     /// Several miners on the embedded chain, end to end: prints each sequence's path and the
     /// rewards; exits non-zero if a sequence stays unverified, a commitment is left
-    /// unrevealed or an honest miner is slashed.
+    /// unrevealed or an honest miner is slashed (a miner too slow to earn is only reported).
     Demo(DemoArgs),
     /// Create encrypted miner keystores (the node never reads a key from its config).
     #[command(subcommand)]

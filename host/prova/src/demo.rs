@@ -1,5 +1,7 @@
 //! `prova demo`: several miners, each with its own key, store and workers, on the embedded
-//! chain with the reference rollup and a dev sequencer, until N sequences are verified.
+//! chain with the reference rollup and a dev sequencer, until N sequences are verified. Exits
+//! non-zero if a sequence stays unverified, a commitment is left unrevealed or a miner is
+//! slashed; a miner that earned nothing (too slow for every window) is reported, not failed.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -112,6 +114,7 @@ async fn demo(a: &DemoArgs, plugin: Arc<Plugin>, dir: &std::path::Path) -> Resul
     }
     println!("\n{:<8} {:>10} {:>8} {:>9} {:>7} {:>8} {:>6} {:>14}", "miner", "stake ETH", "workers", "revealed", "missed", "slashed", "open", "rewards ETH");
     let mut failures = vec![];
+    let mut unpaid = vec![];
     for (i, (m, st)) in miners.iter().zip(&stores).enumerate() {
         let au = audit(st)?;
         let on_chain = world.deployment.rewards_of(&seq_chain, *m).await?;
@@ -134,7 +137,7 @@ async fn demo(a: &DemoArgs, plugin: Arc<Plugin>, dir: &std::path::Path) -> Resul
             failures.push(format!("miner {} left commitments unrevealed on sequences {:?}", i + 1, au.open));
         }
         if on_chain.is_zero() {
-            failures.push(format!("miner {} earned nothing", i + 1));
+            unpaid.push(format!("miner {}", i + 1));
         }
     }
     println!("{} sequences in {:.0} s", posted.len(), started.elapsed().as_secs_f64());
@@ -143,7 +146,12 @@ async fn demo(a: &DemoArgs, plugin: Arc<Plugin>, dir: &std::path::Path) -> Resul
     if !failures.is_empty() {
         bail!("{}", failures.join("; "));
     }
-    println!("every sequence verified, every commitment revealed, every miner paid");
+    if unpaid.is_empty() {
+        println!("every sequence verified, every commitment revealed, every miner paid");
+    } else {
+        // Not a failure: a miner too slow for every window earns nothing, as on a real chain.
+        println!("every sequence verified, every commitment revealed; unpaid (too slow for every window): {}", unpaid.join(", "));
+    }
     Ok(())
 }
 
