@@ -150,12 +150,15 @@ impl Sender {
     async fn drain(self: Arc<Self>, which: Which, mut shutdown: watch::Receiver<bool>) {
         let mut head = self.ctx.head.clone();
         loop {
-            for f in self.cache(which).take_all() {
+            let items = self.cache(which).take_all();
+            // Held while taken: the resend scan must not think them lost.
+            self.in_flight.lock().expect("lock").extend(items.iter().copied());
+            for f in items {
                 if *shutdown.borrow() {
                     self.cache(which).keep(f);
+                    self.in_flight.lock().expect("lock").remove(&f);
                     continue;
                 }
-                self.in_flight.lock().expect("lock").insert(f);
                 let span = info_span!("submission", sequence = f, step = ?which);
                 let route = async {
                     let r = match which {
@@ -170,7 +173,8 @@ impl Sender {
                 }
                 .instrument(span)
                 .await;
-                self.in_flight.lock().expect("lock").remove(&f);
+                // Into the next cache before it leaves `in_flight`, so that the resend scan never
+                // sees it held nowhere.
                 match route {
                     Route::Commit => self.commits.push(f),
                     Route::Watch => self.watch.push(f),
@@ -178,6 +182,7 @@ impl Sender {
                     Route::Wait => self.cache(which).keep(f),
                     Route::Done => {}
                 }
+                self.in_flight.lock().expect("lock").remove(&f);
             }
             if *shutdown.borrow() {
                 return;

@@ -206,9 +206,14 @@ pub fn run(a: &NodeArgs, plugin: Plugin) -> Result<()> {
                         dev_signer(1)
                     }
                 };
-                let (chain, rollup, world) = embedded_world(&plugin, miner.address(), &cfg.dev, shutdown.clone()).await?;
+                // The chain keeps mining until the node has stopped: a transaction in flight at
+                // Ctrl-C still gets its block.
+                let (stop_chain, chain_rx) = watch::channel(false);
+                let (chain, rollup, world) = embedded_world(&plugin, miner.address(), &cfg.dev, shutdown.clone(), chain_rx).await?;
                 println!("miner {} on the embedded dev chain (rollup {rollup}); Ctrl-C stops", miner.address());
-                prova_node::node::run(params(Arc::new(chain), world.deployment, rollup), shutdown).await?;
+                let result = prova_node::node::run(params(Arc::new(chain), world.deployment, rollup), shutdown).await;
+                let _ = stop_chain.send(true);
+                result?;
             }
         }
         Ok(())
@@ -222,6 +227,7 @@ async fn embedded_world(
     miner: prova_chain::Address,
     d: &DevConfig,
     shutdown: watch::Receiver<bool>,
+    stop_chain: watch::Receiver<bool>,
 ) -> Result<(prova_chain::embedded::EmbeddedHandle, u32, dev::DevRollup)> {
     let (admin, sequencer) = (dev_signer(0).address(), dev_signer(4).address());
     let chain = EmbeddedChain::new(EMBEDDED_CHAIN_ID, &[admin, sequencer, miner].map(|a| (a, U256::from(1_000_000 * ETH))));
@@ -229,7 +235,7 @@ async fn embedded_world(
     let world = dev::deploy_rollup(&chain.handle(admin), plugin, sequencer, seq.genesis(), &DevParams::default()).await?;
     world.deployment.deposit(&chain.handle(miner), U256::from(2 * ETH)).await?;
     chain.set_automine(false);
-    tokio::spawn(dev::mine_every(chain.clone(), Duration::from_millis(d.block_ms.unwrap_or(1000)), shutdown.clone()));
+    tokio::spawn(dev::mine_every(chain.clone(), Duration::from_millis(d.block_ms.unwrap_or(1000)), stop_chain));
     let every = d.sequence_every.unwrap_or(3).max(1);
     let miner_handle = chain.handle(miner);
     let (plugin, seq_chain) = (plugin.clone(), chain.handle(sequencer));
