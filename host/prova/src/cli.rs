@@ -108,7 +108,7 @@ pub struct DemoArgs {
     /// Block interval of the embedded chain, in milliseconds.
     #[arg(long, default_value_t = 1000)]
     pub block_ms: u64,
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 2)]
     pub seed: u64,
     /// Give up (non-zero exit) after this many seconds.
     #[arg(long, default_value_t = 900)]

@@ -80,7 +80,7 @@ async fn demo(a: &DemoArgs, plugin: Arc<Plugin>, dir: &std::path::Path) -> Resul
     let deadline = Duration::from_secs(a.timeout_secs);
     while (posted.len() as u64) < a.sequences {
         if let Some(s) = sequencer.post(&plugin, &seq_chain, &world).await? {
-            println!("block {:>4}: sequence {} posted ({} batches)", chain.head_number(), s.final_new_batch, s.commitments.len());
+            println!("block {:>4}: sequence {} posted ({} batch(es))", chain.head_number(), s.final_new_batch, s.commitments.len());
             posted.push(s);
         }
         // The contract takes one sequence per block: give the next one its own.
@@ -107,7 +107,7 @@ async fn demo(a: &DemoArgs, plugin: Arc<Plugin>, dir: &std::path::Path) -> Resul
         let f = s.final_new_batch;
         let ws = world.deployment.window_state(&seq_chain, world.rollup, f).await?;
         let by = verifiers.iter().find(|(v, _)| *v == f).map(|(_, m)| miner_name(&miners, *m)).unwrap_or_else(|| "nobody".into());
-        println!("sequence {f} ({} batches): window {} opened at block {}, verified at block {} by {by}", s.commitments.len(), ws.window, ws.start, ws.verifiedAt);
+        println!("sequence {f} ({} batch(es)): window {} opened at block {}, verified at block {} by {by}", s.commitments.len(), ws.window, ws.start, ws.verifiedAt);
         for (i, st) in stores.iter().enumerate() {
             println!("  miner {}: {}", i + 1, path_of(st, f)?);
         }
