@@ -224,3 +224,23 @@ async fn an_rpc_outage_of_30_s_and_a_2_block_reorg_lose_nothing() {
     assert_eq!(a.rewards, w.params.reward_per_sequence * U256::from(2));
     assert_stake(&w, 1, 1).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_new_miner_with_start_batch_skips_history() {
+    let w = AnvilWorld::start(params(5, 20), 4, 1, 61).await;
+    w.stake(1, 1).await;
+    w.stake(2, 1).await;
+    let posted = w.post_many(2, 2).await;
+    let (history, next) = (posted[0].final_new_batch, posted[1].final_new_batch);
+    // Miner 2 proves everything; miner 1 joins with the first sequence counted as history.
+    let veteran = w.miner(2, 1).await;
+    let newcomer = w.miner_from(1, 1, history).await;
+    let admin = w.chain(ADMIN).await;
+    dev::wait_verified(admin.as_ref(), &w.world, next, Duration::from_secs(180)).await.unwrap();
+    let stores = [veteran.store.clone(), newcomer.store.clone()];
+    dev::wait_settled(&stores, Duration::from_secs(60)).await.unwrap();
+    let (_, store) = (veteran.stop().await.unwrap(), newcomer.stop().await.unwrap());
+    assert!(store.sequence(history).unwrap().is_none(), "history is neither stored nor proved");
+    assert!(store.tasks().unwrap().iter().all(|t| t.id.sequence() == next));
+    assert!(matches!(store.submission(next).unwrap().unwrap().state, SubmissionState::Revealed { .. } | SubmissionState::Missed));
+}

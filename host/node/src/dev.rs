@@ -172,7 +172,8 @@ pub struct Miner {
 }
 
 impl Miner {
-    /// Starts a node for `chain`'s sender with its own store at `store_path`.
+    /// Starts a node for `chain`'s sender with its own store at `store_path`, skipping
+    /// sequences that end at or below `start_batch`.
     pub fn start(
         chain: Arc<dyn BaseChain>,
         world: &DevRollup,
@@ -180,6 +181,7 @@ impl Miner {
         store_path: &std::path::Path,
         generator: GeneratorConfig,
         poll: Duration,
+        start_batch: u64,
     ) -> Result<Self, NodeError> {
         let store = Arc::new(Store::open(store_path)?);
         let (stop, rx) = watch::channel(false);
@@ -191,7 +193,7 @@ impl Miner {
             prover: Arc::new(PluginProver(plugin.clone())),
             plugin,
             generator,
-            start_batch: 0,
+            start_batch,
             poll,
         };
         let task = tokio::spawn(crate::node::run(params, rx));

@@ -108,6 +108,7 @@ pub struct DemoArgs {
     /// Block interval of the embedded chain, in milliseconds.
     #[arg(long, default_value_t = 1000)]
     pub block_ms: u64,
+    /// Seed of the dev sequencer's sample batches and sequence sizes.
     #[arg(long, default_value_t = 2)]
     pub seed: u64,
     /// Give up (non-zero exit) after this many seconds.
