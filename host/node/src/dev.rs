@@ -155,17 +155,8 @@ pub async fn mine_every(chain: EmbeddedChain, interval: Duration, mut shutdown: 
     }
 }
 
-/// Stakes `amount` for each miner (each handle sends as its miner).
-pub async fn stake_miners(rollup: &DevRollup, miners: &[&dyn BaseChain], amounts: &[U256]) -> Result<(), NodeError> {
-    for (m, a) in miners.iter().zip(amounts) {
-        rollup.deployment.deposit(*m, *a).await?;
-    }
-    Ok(())
-}
-
 /// A node started in this process (the demo's and the tests' miners).
 pub struct Miner {
-    pub address: Address,
     pub store: Arc<Store>,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<Result<(), NodeError>>,
@@ -186,7 +177,7 @@ impl Miner {
         let store = Arc::new(Store::open(store_path)?);
         let (stop, rx) = watch::channel(false);
         let params = NodeParams {
-            chain: chain.clone(),
+            chain,
             deployment: world.deployment,
             rollup: world.rollup,
             store: store.clone(),
@@ -197,7 +188,7 @@ impl Miner {
             poll,
         };
         let task = tokio::spawn(crate::node::run(params, rx));
-        Ok(Self { address: chain.sender(), store, stop, task })
+        Ok(Self { store, stop, task })
     }
 
     /// Graceful stop: returns once running jobs and the step in hand are finished.

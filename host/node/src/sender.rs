@@ -55,14 +55,6 @@ impl Cache {
     pub fn contains(&self, final_batch: u64) -> bool {
         self.items.lock().expect("cache lock").contains(&final_batch)
     }
-
-    pub fn len(&self) -> usize {
-        self.items.lock().expect("cache lock").len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// Where a step sends a sequence next.

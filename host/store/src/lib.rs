@@ -105,10 +105,6 @@ impl Store {
         Ok(store)
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     fn err(&self, e: impl std::fmt::Display) -> StoreError {
         StoreError::Db { path: self.path.display().to_string(), message: e.to_string() }
     }
