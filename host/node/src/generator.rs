@@ -231,11 +231,7 @@ impl Generator {
                 if self.batches_left.contains_key(&seq) || self.forgotten.contains(&seq) {
                     return Ok(());
                 }
-                let batches = self.store.sequence(seq)?.map_or(0, |s| s.batches());
-                let mut tasks = vec![];
-                for id in TaskId::graph(seq, batches) {
-                    tasks.extend(self.store.task(&id)?);
-                }
+                let tasks = self.store.tasks_of(seq)?;
                 self.schedule(seq, &tasks);
             }
             Event::Forget(seq) => {

@@ -213,6 +213,20 @@ impl Store {
         self.all_json(TASKS, "tasks")
     }
 
+    /// The tasks of one sequence, in id order: a range of the task table (ids start with the
+    /// zero-padded final batch and a `/`, and `0` sorts right after `/`).
+    pub fn tasks_of(&self, final_batch: u64) -> Result<Vec<Task>, StoreError> {
+        let (from, to) = (format!("{final_batch:020}/"), format!("{final_batch:020}0"));
+        let r = self.db.begin_read().map_err(|e| self.err(e))?;
+        let t = r.open_table(TASKS).map_err(|e| self.err(e))?;
+        let mut out = vec![];
+        for row in t.range(from.as_str()..to.as_str()).map_err(|e| self.err(e))? {
+            let (k, v) = row.map_err(|e| self.err(e))?;
+            out.push(serde_json::from_slice(v.value()).map_err(|e| self.corrupt("tasks", k.value(), e))?);
+        }
+        Ok(out)
+    }
+
     fn update_task<T>(&self, id: &TaskId, f: impl FnOnce(&mut Task) -> T) -> Result<T, StoreError> {
         let mut task = self.task(id)?.ok_or_else(|| self.missing("task", id))?;
         let out = f(&mut task);
@@ -278,7 +292,7 @@ impl Store {
     /// Gives up on the unfinished tasks of a sequence nobody needs any more (verified by others
     /// before this node committed); their state becomes [`TaskState::Dropped`].
     pub fn drop_tasks(&self, final_batch: u64) -> Result<(), StoreError> {
-        let tasks: Vec<Task> = self.tasks()?.into_iter().filter(|t| t.id.sequence() == final_batch).collect();
+        let tasks = self.tasks_of(final_batch)?;
         self.write(|w| {
             let mut table = w.open_table(TASKS)?;
             for mut t in tasks {

@@ -36,6 +36,11 @@ fn adding_a_sequence_twice_creates_its_tasks_once() {
     s.assign(&id, "w0", 1, 2).unwrap();
     assert!(!s.add_sequence(&seq(4, 3), &[]).unwrap());
     assert_eq!(s.tasks().unwrap().len(), 5);
+    s.add_sequence(&seq(40, 1), &[b"d".to_vec()]).unwrap();
+    let of_4: Vec<_> = s.tasks_of(4).unwrap().into_iter().map(|t| t.id).collect();
+    let mut graph = TaskId::graph(4, 3);
+    graph.sort();
+    assert_eq!(of_4, graph, "one sequence's tasks (in id order), not sequence 40's");
     assert!(matches!(s.task(&id).unwrap().unwrap().state, TaskState::Assigned { .. }), "re-adding must not reset a task");
     assert_eq!(s.batch_data(4, 2).unwrap(), b"c");
 }
