@@ -10,7 +10,7 @@
 //! returns arkworks types; the wire encoding lives in `prova-codec`, the plugin glue in
 //! `prova-runtime`.
 
-mod msm;
+pub mod msm;
 mod rayon_backend;
 
 use std::sync::Arc;
@@ -110,6 +110,18 @@ pub trait Backend: Send + Sync {
 
     /// Transforms `values` in place; its length must be a power of two.
     fn ntt(&self, values: &mut Vec<Fr>, kind: NttKind) -> Result<(), KernelError>;
+}
+
+/// Checks an NTT call the way every backend must refuse it: the length rule of
+/// [`check_ntt_len`] and a coset offset that is not zero.
+pub fn check_ntt(len: usize, kind: NttKind) -> Result<(), KernelError> {
+    check_ntt_len(len)?;
+    match kind {
+        NttKind::CosetForward(o) | NttKind::CosetInverse(o) if ark_ff::Zero::is_zero(&o) => {
+            Err(KernelError::InvalidInput("coset offset is zero".into()))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Checks the NTT length rule shared by every backend: a power of two that the field's

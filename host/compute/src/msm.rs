@@ -19,13 +19,20 @@ use rayon::prelude::*;
 /// Window width for `n` points: about log2(n) - 3, which balances the n additions per window
 /// against the 2^(c-1) buckets of the running sum. Bounded to keep small MSMs cheap and bucket
 /// arrays in cache.
-fn window_bits(n: usize) -> usize {
+pub fn window_bits(n: usize) -> usize {
     let log = usize::BITS as usize - n.max(1).leading_zeros() as usize;
     log.saturating_sub(3).clamp(2, 16)
 }
 
+/// Number of `c`-bit windows for a scalar of Fr. Two spare bits: the top window then holds at
+/// most c - 2 scalar bits, so adding the carry from below never pushes its digit out of the
+/// signed range.
+pub fn window_count(c: usize) -> usize {
+    (Fr::MODULUS_BIT_SIZE as usize + 2).div_ceil(c)
+}
+
 /// Signed base-2^c digits of a scalar, least significant first, each in [-2^(c-1), 2^(c-1)).
-fn signed_digits(scalar: &Fr, c: usize, windows: usize, out: &mut [i32]) {
+pub fn signed_digits(scalar: &Fr, c: usize, windows: usize, out: &mut [i32]) {
     let bits = scalar.into_bigint();
     let limbs = bits.as_ref();
     let mask = (1u64 << c) - 1;
@@ -57,15 +64,23 @@ pub fn msm_g1(bases: &[G1Affine], scalars: &[Fr]) -> G1Projective {
         return G1Projective::zero();
     }
     let c = window_bits(n);
-    // Two spare bits: the top window then holds at most c - 2 scalar bits, so adding the carry
-    // from below never pushes its digit out of the signed range.
-    let windows = (Fr::MODULUS_BIT_SIZE as usize + 2).div_ceil(c);
-    let mut digits = vec![0i32; n * windows];
-    digits.par_chunks_mut(windows).zip(scalars.par_iter()).for_each(|(d, s)| signed_digits(s, c, windows, d));
+    let windows = window_count(c);
+    let digits = all_digits(scalars, c, windows);
 
     let sums: Vec<G1Projective> =
         (0..windows).into_par_iter().map(|w| window_sum(bases, &digits, windows, w, c)).collect();
-    // Horner over windows, most significant first.
+    combine_windows(&sums, c)
+}
+
+/// The signed digits of every scalar, scalar-major: `digits[i * windows + w]`.
+pub fn all_digits(scalars: &[Fr], c: usize, windows: usize) -> Vec<i32> {
+    let mut digits = vec![0i32; scalars.len() * windows];
+    digits.par_chunks_mut(windows).zip(scalars.par_iter()).for_each(|(d, s)| signed_digits(s, c, windows, d));
+    digits
+}
+
+/// Horner over per-window sums, most significant window first: `sum_w 2^(c w) * sums[w]`.
+pub fn combine_windows(sums: &[G1Projective], c: usize) -> G1Projective {
     let mut acc = G1Projective::zero();
     for s in sums.iter().rev() {
         for _ in 0..c {
@@ -200,7 +215,7 @@ mod tests {
     fn digits_recompose_to_the_scalar() {
         let mut rng = StdRng::seed_from_u64(9);
         for c in [2, 3, 7, 13, 16] {
-            let windows = (Fr::MODULUS_BIT_SIZE as usize + 2).div_ceil(c);
+            let windows = window_count(c);
             for s in [Fr::zero(), -Fr::from(1u64), Fr::rand(&mut rng), Fr::rand(&mut rng)] {
                 let mut d = vec![0; windows];
                 signed_digits(&s, c, windows, &mut d);

@@ -6,10 +6,9 @@
 
 use ark_bn254::{Fr, G1Projective, G2Projective};
 use ark_ec::VariableBaseMSM;
-use ark_ff::Zero;
 use ark_poly::{EvaluationDomain, Radix2EvaluationDomain};
 
-use crate::{Backend, G1Bases, G2Bases, KernelError, NttKind, check_ntt_len};
+use crate::{Backend, G1Bases, G2Bases, KernelError, NttKind, check_ntt};
 
 /// Kernels on a rayon thread pool.
 pub struct RayonBackend {
@@ -44,13 +43,10 @@ impl Backend for RayonBackend {
     }
 
     fn ntt(&self, values: &mut Vec<Fr>, kind: NttKind) -> Result<(), KernelError> {
-        check_ntt_len(values.len())?;
+        check_ntt(values.len(), kind)?;
         let domain = Radix2EvaluationDomain::<Fr>::new(values.len())
             .ok_or_else(|| KernelError::InvalidInput(format!("no domain of size {}", values.len())))?;
         let coset = |offset: Fr| {
-            if offset.is_zero() {
-                return Err(KernelError::InvalidInput("coset offset is zero".into()));
-            }
             domain
                 .get_coset(offset)
                 .ok_or_else(|| KernelError::InvalidInput("coset offset is not invertible".into()))
