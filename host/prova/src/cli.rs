@@ -17,6 +17,14 @@ pub struct Args {
     /// Kernel threads (0: one per core).
     #[arg(long, global = true, default_value_t = 0)]
     pub threads: usize,
+    /// Where kernels run: rayon (CPU), wgpu (a GPU adapter, or an error naming why none
+    /// opened) or auto (a hardware GPU if one opens, else rayon). A kernel call the adapter
+    /// cannot run (missing feature, over its memory) falls back to rayon with a warning.
+    #[arg(long, global = true, env = "PROVA_BACKEND", default_value = "auto")]
+    pub backend: prova_compute_wgpu::BackendChoice,
+    /// Use the first wgpu adapter whose name contains this (`prova bench` lists them).
+    #[arg(long, global = true, env = "PROVA_GPU_ADAPTER")]
+    pub gpu_adapter: Option<String>,
     /// Fuel per job (about one unit per guest instruction).
     #[arg(long, global = true)]
     pub fuel: Option<u64>,
@@ -53,6 +61,9 @@ pub enum Command {
     /// rewards; exits non-zero if a sequence stays unverified, a commitment is left
     /// unrevealed or an honest miner is slashed (a miner too slow to earn is only reported).
     Demo(DemoArgs),
+    /// Benchmark the kernels (MSM, NTTs) and one batch proof on rayon, arkworks and every wgpu
+    /// adapter found; prints ratios against arkworks and writes JSON and a plot.
+    Bench(BenchArgs),
     /// Create encrypted miner keystores (the node never reads a key from its config).
     #[command(subcommand)]
     Keystore(KeystoreCommand),
@@ -117,6 +128,35 @@ pub struct DemoArgs {
     /// Keep the miners' stores here (default: a temporary folder).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    /// Which backends: rayon (with arkworks, the CPU reference), wgpu (every adapter), or all.
+    #[arg(long = "only", default_value = "all", value_parser = ["all", "rayon", "wgpu"])]
+    pub only: String,
+    /// Kernel sizes as log2 of the element count.
+    #[arg(long, value_delimiter = ',', default_value = "16,18,20,22")]
+    pub sizes: Vec<u32>,
+    /// Timed repetitions per measurement (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    pub reps: usize,
+    /// Skip a size once the previous size of the same kernel and backend predicts more than
+    /// this many seconds for it (lavapipe runs 254-bit kernels on the CPU, slowly).
+    #[arg(long, default_value_t = 30.0)]
+    pub budget_secs: f64,
+    /// Skip the end-to-end batch proof.
+    #[arg(long)]
+    pub no_proof: bool,
+    /// Plugin for the batch proof.
+    #[arg(long, default_value = "transfer-groth16")]
+    pub plugin: String,
+    /// Write the results as JSON (schema in README.md, "prova bench").
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Write a plot comparing the backends: PNG or SVG by extension.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]

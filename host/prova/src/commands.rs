@@ -18,6 +18,18 @@ fn default_cache_dir() -> Option<PathBuf> {
 }
 
 fn runtime(args: &Args) -> Result<Runtime> {
+    let backend = prova_compute_wgpu::select_backend(args.backend, args.threads, &wgpu_options(args))?;
+    tracing::info!(backend = %backend.name(), "kernels");
+    runtime_with(args, backend)
+}
+
+/// How the wgpu backend is opened, from the global flags.
+pub fn wgpu_options(args: &Args) -> prova_compute_wgpu::WgpuOptions {
+    prova_compute_wgpu::WgpuOptions { adapter: args.gpu_adapter.clone(), ..Default::default() }
+}
+
+/// A runtime over `backend`, with the limits and cache of the global flags.
+pub fn runtime_with(args: &Args, backend: Arc<dyn prova_compute::Backend>) -> Result<Runtime> {
     let mut limits = Limits::default();
     if let Some(f) = args.fuel {
         limits.fuel_per_job = f;
@@ -25,7 +37,6 @@ fn runtime(args: &Args) -> Result<Runtime> {
     if let Some(t) = args.timeout_secs {
         limits.wall_time_per_job = Duration::from_secs(t);
     }
-    let backend = Arc::new(prova_compute::RayonBackend::new(args.threads)?);
     Ok(Runtime::new(RuntimeConfig { backend, limits, cache_dir: args.cache_dir.clone().or_else(default_cache_dir) })?)
 }
 
@@ -54,7 +65,7 @@ fn read(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
-fn write(path: &Path, bytes: &[u8]) -> Result<()> {
+pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     write_atomically(path, bytes).with_context(|| format!("cannot write {}", path.display()))
 }
 
@@ -63,6 +74,10 @@ fn ms(d: Duration) -> String {
 }
 
 pub fn run(args: Args) -> Result<()> {
+    // The benchmark builds a runtime per backend itself.
+    if let Command::Bench(b) = &args.command {
+        return crate::bench::run(&args, b);
+    }
     let rt = runtime(&args)?;
     let dir = &args.plugins;
     match &args.command {
@@ -109,7 +124,7 @@ pub fn run(args: Args) -> Result<()> {
             let vk = p.metadata().verifying_key.clone().with_context(|| {
                 format!("{name} has no verifying key: run `prova plugins setup --plugin {name}` first")
             })?;
-            write(out, &vk)?;
+            write_file(out, &vk)?;
             println!("verifying key of {name} ({} bytes) written to {}", vk.len(), out.display());
         }
         Command::Plugins(PluginsCommand::SampleInput { plugin: name, batches, seed, out }) => {
@@ -117,7 +132,7 @@ pub fn run(args: Args) -> Result<()> {
             let seq = p.sample_sequence(*batches, *seed)?;
             std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
             for (i, w) in seq.iter().enumerate() {
-                write(&out.join(format!("batch-{i}.bin")), w)?;
+                write_file(&out.join(format!("batch-{i}.bin")), w)?;
             }
             println!("{} batch witnesses written to {}", seq.len(), out.display());
         }
@@ -125,7 +140,7 @@ pub fn run(args: Args) -> Result<()> {
             let p = plugin(&rt, dir, name)?;
             let t = Instant::now();
             let proof = p.prove_batch(&witness.display().to_string(), &read(witness)?, &parse_address(prover)?)?;
-            write(out, &proof)?;
+            write_file(out, &proof)?;
             println!("batch proof ({} bytes) written to {} in {}", proof.len(), out.display(), ms(t.elapsed()));
         }
         Command::Prove(ProveCommand::Aggregate { plugin: name, out, batch_proofs }) => {
@@ -133,14 +148,14 @@ pub fn run(args: Args) -> Result<()> {
             let proofs = batch_proofs.iter().map(|f| read(f)).collect::<Result<Vec<_>>>()?;
             let t = Instant::now();
             let agg = p.aggregate("aggregate", &proofs)?;
-            write(out, &agg)?;
+            write_file(out, &agg)?;
             println!("aggregate of {} batches ({} bytes) written to {} in {}", proofs.len(), agg.len(), out.display(), ms(t.elapsed()));
         }
         Command::Prove(ProveCommand::Finalize { plugin: name, proof, submitter, out }) => {
             let p = plugin(&rt, dir, name)?;
             let t = Instant::now();
             let fin = p.finalize("finalize", &read(proof)?, &parse_address(submitter)?)?;
-            write(out, &fin)?;
+            write_file(out, &fin)?;
             println!("final proof ({} bytes) written to {} in {}", fin.len(), out.display(), ms(t.elapsed()));
         }
         Command::Verify { plugin: name, stage, proof } => {
@@ -161,6 +176,7 @@ pub fn run(args: Args) -> Result<()> {
         Command::Node(a) => crate::node::run(a, plugin(&rt, dir, &crate::node::plugin_name(a)?)?)?,
         Command::Demo(a) => crate::demo::run(a, plugin(&rt, dir, &a.plugin)?)?,
         Command::Keystore(k) => crate::node::keystore(k)?,
+        Command::Bench(_) => unreachable!("handled above"),
     }
     Ok(())
 }
@@ -188,7 +204,7 @@ fn prove_sample(rt: &Runtime, dir: &Path, name: &str, batches: u32, seed: u64, p
     let p = plugin(rt, dir, name)?;
     let save = |file: &str, bytes: &[u8]| -> Result<()> {
         match out {
-            Some(o) => write(&o.join(file), bytes),
+            Some(o) => write_file(&o.join(file), bytes),
             None => Ok(()),
         }
     };

@@ -1,6 +1,7 @@
 //! `prova`: the command-line entry point. Parses arguments, builds the runtime, and turns every
 //! failure into one clear line on stderr and a non-zero exit.
 
+mod bench;
 mod cli;
 mod commands;
 mod demo;

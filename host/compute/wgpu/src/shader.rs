@@ -1,7 +1,7 @@
 //! WGSL assembly: the field code is written once (`shaders/field.wgsl`) and specialised here for
 //! BN254's Fq or Fr, with one of the two Montgomery multipliers.
 
-use ark_ff::{BigInt, Field as _, PrimeField};
+use ark_ff::{BigInt, PrimeField};
 
 /// How the shaders multiply field elements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
