@@ -7,6 +7,18 @@ cd "$root"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
 rustup target add wasm32-wasip2
 
+# The wgpu kernels' tests run on a real Vulkan device; without a GPU that is Mesa's lavapipe
+# (software Vulkan). Installed once; the tests fail, not skip, when no adapter exists.
+if [ ! -e /usr/share/vulkan/icd.d/lvp_icd.x86_64.json ] && ! ls /usr/share/vulkan/icd.d/*.json >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then sudo=""; elif command -v sudo >/dev/null; then sudo="sudo"; else
+    echo "scripts/test.sh: no Vulkan driver, and no root to install mesa-vulkan-drivers" >&2; exit 1
+  fi
+  $sudo apt-get update -qq
+  $sudo apt-get install -y --no-install-recommends mesa-vulkan-drivers
+fi
+# The Vulkan loader warns without it; any private folder will do.
+export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
+
 # Chain tooling from npm (pinned in tools/package-lock.json): anvil, forge, solc-js behind
 # tools/solc. Nothing is downloaded at run time; forge runs offline.
 if [ ! -x tools/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil ] || [ ! -d tools/node_modules/solc ]; then

@@ -30,7 +30,7 @@ const KERNELS: [&str; 4] = ["msm_g1", "ntt", "intt", "coset_ntt"];
 enum Runner {
     Arkworks(rayon::ThreadPool),
     Rayon(RayonBackend),
-    Wgpu(Gpu),
+    Wgpu(Box<Gpu>),
 }
 
 struct Subject {
@@ -252,7 +252,7 @@ pub fn run(args: &Args, b: &BenchArgs) -> Result<()> {
                 Ok(gpu) => subjects.push(Subject {
                     id: format!("wgpu:{i}"),
                     info: json!({"kind": "wgpu", "adapter": adapter_json, "arith": gpu.arith().name()}),
-                    runner: Runner::Wgpu(gpu),
+                    runner: Runner::Wgpu(Box::new(gpu)),
                 }),
                 Err(e) => eprintln!("    cannot open: {e}"),
             }

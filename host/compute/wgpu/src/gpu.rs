@@ -2,7 +2,7 @@
 //! kernel call (upload, kernel, download).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use ark_bn254::{Fq, Fr};
@@ -73,7 +73,7 @@ impl AdapterSummary {
             driver_info: info.driver_info,
             shader_int64: features.contains(wgpu::Features::SHADER_INT64),
             timestamp_query: features.contains(wgpu::Features::TIMESTAMP_QUERY),
-            max_storage_binding: adapter.limits().max_storage_buffer_binding_size as u64,
+            max_storage_binding: adapter.limits().max_storage_buffer_binding_size,
         }
     }
 
@@ -107,12 +107,27 @@ pub fn adapters() -> Vec<(AdapterSummary, wgpu::Adapter)> {
     found
 }
 
-/// A compute pipeline and the module it came from.
-pub(crate) struct Pipelines {
-    pub ntt: wgpu::ComputePipeline,
-    pub scale: wgpu::ComputePipeline,
-    pub accumulate: wgpu::ComputePipeline,
-    pub reduce: wgpu::ComputePipeline,
+/// The compute kernels, each built on first use.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Kernel {
+    Ntt,
+    Scale,
+    Accumulate,
+    Reduce,
+}
+
+impl Kernel {
+    /// Name, WGSL source and entry point.
+    fn source(self, arith: Arith) -> (&'static str, String, &'static str) {
+        match self {
+            Kernel::Ntt => ("ntt", shader::module::<Fr>(arith, false, shader::NTT), "ntt_pass"),
+            Kernel::Scale => ("scale", shader::module::<Fr>(arith, false, shader::SCALE), "scale"),
+            Kernel::Accumulate => {
+                ("accumulate", shader::module::<Fq>(arith, true, shader::MSM_ACCUMULATE), "accumulate")
+            }
+            Kernel::Reduce => ("reduce", shader::module::<Fq>(arith, true, shader::MSM_REDUCE), "reduce"),
+        }
+    }
 }
 
 /// A device with the kernels' pipelines, ready for calls from any thread.
@@ -122,7 +137,10 @@ pub struct Gpu {
     pub(crate) device: wgpu::Device,
     pub(crate) queue: wgpu::Queue,
     pub(crate) limits: wgpu::Limits,
-    pub(crate) pipelines: Pipelines,
+    /// By `Kernel`, built on first use: a driver compiles 254-bit arithmetic slowly (tens of
+    /// seconds on lavapipe for the MSM kernels), and a node that only runs NTTs on the device
+    /// should not wait for the MSM ones.
+    pub(crate) pipelines: [OnceLock<wgpu::ComputePipeline>; 4],
     /// Twiddle tables by (log2 n, inverse): omega^k for k < n/2.
     pub(crate) twiddles: Mutex<HashMap<(u32, bool), Arc<wgpu::Buffer>>>,
     /// Resident MSM bases, see `msm::ResidentBases`.
@@ -134,7 +152,7 @@ pub struct Gpu {
 const WG_ROW: u32 = 32768;
 
 impl Gpu {
-    /// Opens `adapter` and builds every pipeline. `arith` None picks u64 where the adapter has
+    /// Opens `adapter` (kernels are built on first use). `arith` None picks u64 where the adapter has
     /// `SHADER_INT64`, else u32.
     pub fn open(summary: AdapterSummary, adapter: &wgpu::Adapter, arith: Option<Arith>) -> Result<Self, GpuError> {
         let label = summary.label();
@@ -165,21 +183,40 @@ impl Gpu {
             tracing::error!(adapter = %log_label, error = %e, "uncaptured wgpu error");
         }));
 
-        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let pipeline = |name: &str, src: String, entry: &str| {
+        tracing::info!(adapter = %label, arith = arith.name(), "wgpu device open");
+        Ok(Self {
+            summary,
+            arith,
+            device,
+            queue,
+            limits,
+            pipelines: Default::default(),
+            twiddles: Mutex::new(HashMap::new()),
+            bases: Mutex::new(Default::default()),
+        })
+    }
+
+    /// The pipeline of `kernel`, built (and checked by a validation scope) on first use.
+    pub(crate) fn pipeline(&self, kernel: Kernel) -> Result<&wgpu::ComputePipeline, GpuError> {
+        let cell = &self.pipelines[kernel as usize];
+        if let Some(p) = cell.get() {
+            return Ok(p);
+        }
+        let (name, src, entry) = kernel.source(self.arith);
+        let built = self.scoped(&format!("building the {name} kernel ({} arithmetic)", self.arith.name()), || {
             let desc = wgpu::ShaderModuleDescriptor { label: Some(name), source: wgpu::ShaderSource::Wgsl(src.into()) };
             // SAFETY: the kernels are ours, not user input, and every index they compute is
             // bounded by sizes the host checked before the dispatch. Why not wgpu's injected
-            // bounds checks: with them, Mesa 22.3's lavapipe returned wrong bucket sums for buckets
-            // of more than ~300 (u32) or ~600 (u64) points, and right ones without; the test
-            // `long_bucket_chains_equal_rayon` holds this. Loop bounding stays on.
+            // bounds checks: with them, Mesa 22.3's lavapipe returned wrong bucket sums for
+            // buckets of more than ~300 (u32) or ~600 (u64) points, and right ones without; the
+            // test `long_bucket_chains_equal_rayon` holds this. Loop bounding stays on.
             let module = unsafe {
-                device.create_shader_module_trusted(
+                self.device.create_shader_module_trusted(
                     desc,
                     wgpu::ShaderRuntimeChecks { bounds_checks: false, ..wgpu::ShaderRuntimeChecks::checked() },
                 )
             };
-            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(name),
                 layout: None,
                 module: &module,
@@ -187,27 +224,10 @@ impl Gpu {
                 compilation_options: Default::default(),
                 cache: None,
             })
-        };
-        let pipelines = Pipelines {
-            ntt: pipeline("ntt", shader::module::<Fr>(arith, false, shader::NTT), "ntt_pass"),
-            scale: pipeline("scale", shader::module::<Fr>(arith, false, shader::SCALE), "scale"),
-            accumulate: pipeline("accumulate", shader::module::<Fq>(arith, true, shader::MSM_ACCUMULATE), "accumulate"),
-            reduce: pipeline("reduce", shader::module::<Fq>(arith, true, shader::MSM_REDUCE), "reduce"),
-        };
-        if let Some(e) = pollster::block_on(scope.pop()) {
-            return Err(GpuError::Device { adapter: label, what: format!("building the {} kernels: {e}", arith.name()) });
-        }
-        tracing::info!(adapter = %label, arith = arith.name(), "wgpu kernels ready");
-        Ok(Self {
-            summary,
-            arith,
-            device,
-            queue,
-            limits,
-            pipelines,
-            twiddles: Mutex::new(HashMap::new()),
-            bases: Mutex::new(Default::default()),
-        })
+        })?;
+        // Two threads may race to build it; either result is the same pipeline.
+        let _ = cell.set(built);
+        Ok(cell.get().expect("set above"))
     }
 
     /// The adapter this device runs on.
@@ -230,7 +250,7 @@ impl Gpu {
 
     /// Refuses a binding over the device's limit before anything is allocated.
     pub(crate) fn check_binding(&self, what: &str, bytes: u64) -> Result<(), GpuError> {
-        let limit = (self.limits.max_storage_buffer_binding_size as u64).min(self.limits.max_buffer_size);
+        let limit = self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size);
         if bytes > limit {
             return Err(GpuError::Unsupported {
                 adapter: self.label(),
@@ -242,7 +262,7 @@ impl Gpu {
 
     /// The largest storage binding the device allows, in bytes.
     pub(crate) fn binding_limit(&self) -> u64 {
-        (self.limits.max_storage_buffer_binding_size as u64).min(self.limits.max_buffer_size)
+        self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size)
     }
 
     /// Runs `f` inside an out-of-memory and a validation error scope; their errors become ours.

@@ -113,14 +113,13 @@ pub fn select_backend(choice: BackendChoice, threads: usize, options: &WgpuOptio
         BackendChoice::Rayon => Ok(Arc::new(cpu)),
         BackendChoice::Wgpu => Ok(Arc::new(WgpuBackend::new(open_gpu(options)?, cpu, options.min_log))),
         BackendChoice::Auto => {
-            let hardware = options.adapter.is_some() || adapters().iter().any(|(s, _)| !s.is_cpu());
-            if !hardware {
-                tracing::info!("no GPU adapter found; kernels run on rayon");
-                return Ok(Arc::new(cpu));
-            }
             let mut options = options.clone();
             if options.adapter.is_none() {
                 options.adapter = adapters().into_iter().find(|(s, _)| !s.is_cpu()).map(|(s, _)| s.name);
+            }
+            if options.adapter.is_none() {
+                tracing::info!("no GPU adapter found; kernels run on rayon");
+                return Ok(Arc::new(cpu));
             }
             match open_gpu(&options) {
                 Ok(gpu) => Ok(Arc::new(WgpuBackend::new(gpu, cpu, options.min_log))),

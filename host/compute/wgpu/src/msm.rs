@@ -17,7 +17,7 @@ use prova_compute::G1Bases;
 use prova_compute::msm::{all_digits, combine_windows, window_bits, window_count};
 use rayon::prelude::*;
 
-use crate::gpu::{Gpu, GpuError, Timings};
+use crate::gpu::{Gpu, GpuError, Kernel, Timings};
 use crate::shader::limbs32;
 
 /// How many base sets stay resident. A Groth16 proving key has four G1 query vectors (A, B1,
@@ -92,6 +92,7 @@ impl Gpu {
         }
         let (set, upload) = self.resident(bases)?;
         t.upload = upload;
+        let (accumulate, reduce) = (self.pipeline(Kernel::Accumulate)?, self.pipeline(Kernel::Reduce)?);
 
         let host = Instant::now();
         let c = window_bits(n);
@@ -126,13 +127,13 @@ impl Gpu {
                 let total = (chunk * buckets) as u32;
                 let groups = total.div_ceil(64);
                 let params = self.params(&[total, Gpu::grid(groups).2]);
-                let bind = self.bind(&self.pipelines.accumulate, &[&set.x, &set.y, &offsets, &entries, &sums, &params]);
-                Gpu::dispatch(&mut encoder, &self.pipelines.accumulate, &bind, groups);
+                let bind = self.bind(accumulate, &[&set.x, &set.y, &offsets, &entries, &sums, &params]);
+                Gpu::dispatch(&mut encoder, accumulate, &bind, groups);
                 let total = (chunk * segments) as u32;
                 let groups = total.div_ceil(64);
                 let params = self.params(&[total, seg_len as u32, Gpu::grid(groups).2]);
-                let bind = self.bind(&self.pipelines.reduce, &[&sums, &out, &params]);
-                Gpu::dispatch(&mut encoder, &self.pipelines.reduce, &bind, groups);
+                let bind = self.bind(reduce, &[&sums, &out, &params]);
+                Gpu::dispatch(&mut encoder, reduce, &bind, groups);
             })?;
             t.kernel += self.submit_and_wait(encoder)?;
             let (words, download) = self.download(&out, chunk * segments * 2 * POINT_WORDS)?;

@@ -10,7 +10,7 @@ use ark_poly::{EvaluationDomain, Radix2EvaluationDomain};
 use prova_compute::NttKind;
 use rayon::prelude::*;
 
-use crate::gpu::{Gpu, GpuError, Timings};
+use crate::gpu::{Gpu, GpuError, Kernel, Timings};
 use crate::shader::limbs32;
 
 /// Elements a workgroup holds in workgroup memory: 256 × 32 bytes = 8 KiB, half of WebGPU's
@@ -108,13 +108,14 @@ impl Gpu {
         self.flush()?;
         t.upload = upload.elapsed();
 
+        let (ntt_pipeline, scale_pipeline) = (self.pipeline(Kernel::Ntt)?, self.pipeline(Kernel::Scale)?);
         let scale_bits = (pows.len() - 1) as u32;
         let scale = |encoder: &mut wgpu::CommandEncoder, target: &wgpu::Buffer| {
             let groups = (n as u32).div_ceil(64);
             let (_, _, row) = Gpu::grid(groups);
             let params = self.params(&[n as u32, scale_bits, row]);
-            let bind = self.bind(&self.pipelines.scale, &[target, &pows_buf, &params]);
-            Gpu::dispatch(encoder, &self.pipelines.scale, &bind, groups);
+            let bind = self.bind(scale_pipeline, &[target, &pows_buf, &params]);
+            Gpu::dispatch(encoder, scale_pipeline, &bind, groups);
         };
         let mut encoder = self.device.create_command_encoder(&Default::default());
         self.scoped("NTT dispatch", || {
@@ -129,8 +130,8 @@ impl Gpu {
                 let groups = total_groups.div_ceil(256 >> bits);
                 let (_, _, row) = Gpu::grid(groups);
                 let params = self.params(&[log_n, lo_bits, bits, u32::from(p == 0), row, total_groups]);
-                let bind = self.bind(&self.pipelines.ntt, &[&src, &dst, &twiddles, &params]);
-                Gpu::dispatch(&mut encoder, &self.pipelines.ntt, &bind, groups);
+                let bind = self.bind(ntt_pipeline, &[&src, &dst, &twiddles, &params]);
+                Gpu::dispatch(&mut encoder, ntt_pipeline, &bind, groups);
             }
             if inverse {
                 scale(&mut encoder, &dst);

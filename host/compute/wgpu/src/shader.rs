@@ -87,6 +87,7 @@ fn montgomery_one<F: PrimeField<BigInt = BigInt<4>>>() -> BigInt<4> {
 mod tests {
     use super::*;
     use ark_bn254::{Fq, Fr};
+    use ark_ff::Field;
 
     #[test]
     fn inverse_constant_is_minus_p_inverse() {

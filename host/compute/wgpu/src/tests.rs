@@ -207,3 +207,19 @@ fn long_bucket_chains_equal_rayon() {
         assert_eq!(got.into_affine(), want, "{arith:?}");
     }
 }
+
+#[test]
+fn selection_follows_the_choice_and_auto_skips_cpu_rasterisers() {
+    use crate::{BackendChoice, adapters, select_backend};
+    let options = WgpuOptions::default();
+    assert!(select_backend(BackendChoice::Rayon, 1, &options).unwrap().name().starts_with("rayon"));
+    assert!(select_backend(BackendChoice::Wgpu, 1, &options).unwrap().name().starts_with("wgpu:"));
+    let hardware = adapters().iter().any(|(s, _)| !s.is_cpu());
+    let auto = select_backend(BackendChoice::Auto, 1, &options).unwrap().name();
+    assert_eq!(auto.starts_with("wgpu:"), hardware, "{auto}");
+    // A named adapter is used even when it is a rasteriser.
+    let named = WgpuOptions { adapter: Some(gpu(Arith::U32).summary().name.clone()), ..Default::default() };
+    assert!(select_backend(BackendChoice::Auto, 1, &named).unwrap().name().starts_with("wgpu:"));
+    let err = "gpu".parse::<BackendChoice>().unwrap_err();
+    assert!(err.contains("rayon, wgpu or auto"), "{err}");
+}
