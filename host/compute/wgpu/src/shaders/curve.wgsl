@@ -1,7 +1,7 @@
 // BN254 G1 (y^2 = x^3 + 3 over Fq) in homogeneous projective coordinates (X : Y : Z), with the
 // complete addition law of Renes, Costello and Batina (2016, Algorithm 7, a = 0): one formula for
 // every pair of inputs (equal, opposite, identity), so no thread of a warp takes its own branch.
-// The host prepends `const ONE: Fe` (1 in Montgomery form).
+// `ONE` (1 in Montgomery form) comes with the field constants.
 
 struct Pt {
     x: Fe,
