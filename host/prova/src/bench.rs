@@ -146,9 +146,9 @@ fn register_font() -> Result<()> {
     bail!("no TrueType font found for the plot's labels; set PROVA_PLOT_FONT=/path/to/font.ttf (or install fonts-dejavu-core)")
 }
 
+/// Draws the plot; `run` has registered the font and checked the extension before measuring.
 fn plot(path: &Path, results: &[Value], ids: &[String]) -> Result<()> {
     use plotters::prelude::*;
-    register_font()?;
     match path.extension().and_then(|e| e.to_str()).map(str::to_lowercase).as_deref() {
         Some("svg") => draw(SVGBackend::new(path, (1280, 960)).into_drawing_area(), results, ids),
         Some("png") => draw(BitMapBackend::new(path, (1280, 960)).into_drawing_area(), results, ids),

@@ -298,10 +298,7 @@ impl Gpu {
 
     /// Refuses a binding over the device's limit before anything is allocated.
     pub(crate) fn check_binding(&self, what: &str, bytes: u64) -> Result<(), GpuError> {
-        let limit = self
-            .limits
-            .max_storage_buffer_binding_size
-            .min(self.limits.max_buffer_size);
+        let limit = self.binding_limit();
         if bytes > limit {
             return Err(GpuError::Unsupported {
                 adapter: self.label(),

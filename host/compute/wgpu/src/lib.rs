@@ -112,22 +112,25 @@ pub fn select_backend(choice: BackendChoice, threads: usize, options: &WgpuOptio
     match choice {
         BackendChoice::Rayon => Ok(Arc::new(cpu)),
         BackendChoice::Wgpu => Ok(Arc::new(WgpuBackend::new(open_gpu(options)?, cpu, options.min_log))),
-        BackendChoice::Auto => {
-            let mut options = options.clone();
-            if options.adapter.is_none() {
-                options.adapter = adapters().into_iter().find(|(s, _)| !s.is_cpu()).map(|(s, _)| s.name);
-            }
-            if options.adapter.is_none() {
+        BackendChoice::Auto if options.adapter.is_some() => open_or_rayon(open_gpu(options), cpu, options.min_log),
+        BackendChoice::Auto => match adapters().into_iter().find(|(s, _)| !s.is_cpu()) {
+            // Open the adapter found here rather than enumerating again by name.
+            Some((summary, adapter)) => open_or_rayon(Gpu::open(summary, &adapter, options.arith), cpu, options.min_log),
+            None => {
                 tracing::info!("no GPU adapter found; kernels run on rayon");
-                return Ok(Arc::new(cpu));
+                Ok(Arc::new(cpu))
             }
-            match open_gpu(&options) {
-                Ok(gpu) => Ok(Arc::new(WgpuBackend::new(gpu, cpu, options.min_log))),
-                Err(e) => {
-                    tracing::warn!(error = %e, "GPU unusable; kernels run on rayon");
-                    Ok(Arc::new(cpu))
-                }
-            }
+        },
+    }
+}
+
+/// `auto`'s last step: the opened GPU, or rayon with a warning naming why not.
+fn open_or_rayon(gpu: Result<Gpu, GpuError>, cpu: RayonBackend, min_log: u32) -> Result<Arc<dyn Backend>, SelectError> {
+    match gpu {
+        Ok(gpu) => Ok(Arc::new(WgpuBackend::new(gpu, cpu, min_log))),
+        Err(e) => {
+            tracing::warn!(error = %e, "GPU unusable; kernels run on rayon");
+            Ok(Arc::new(cpu))
         }
     }
 }
