@@ -48,10 +48,8 @@ fn main() {
     ));
     std::fs::write(out_dir.join("plugins.rs"), consts).unwrap();
 
-    let tests: String = std::fs::read_dir(manifest.join("tests"))
-        .unwrap()
-        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
-        .collect();
+    let tests: String =
+        std::fs::read_dir(manifest.join("tests")).unwrap().map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap()).collect();
     for f in fixtures {
         assert!(tests.contains(&format!("plugins::{f}")), "fixture {f} is built but no test uses it");
     }
@@ -92,10 +90,7 @@ fn cargo_build(root: &Path, target_dir: &Path, args: &[&str]) {
         .env_remove("CARGO_MAKEFLAGS")
         .status()
         .expect("running cargo for the guest plugins");
-    assert!(
-        status.success(),
-        "building the guest plugins failed (is the target installed? `rustup target add wasm32-wasip2`)"
-    );
+    assert!(status.success(), "building the guest plugins failed (is the target installed? `rustup target add wasm32-wasip2`)");
 }
 
 /// Flags that keep local paths out of guest components. `scripts/build-plugins.sh` sets the same

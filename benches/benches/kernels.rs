@@ -6,9 +6,9 @@ use ark_bn254::{Fr, G1Affine, G1Projective};
 use ark_ec::{CurveGroup, VariableBaseMSM};
 use ark_ff::UniformRand;
 use ark_poly::{EvaluationDomain, Radix2EvaluationDomain};
+use ark_std::rand::{SeedableRng, rngs::StdRng};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use prova_compute::{Backend, Bases, NttKind, RayonBackend};
-use ark_std::rand::{SeedableRng, rngs::StdRng};
 
 fn msm(c: &mut Criterion) {
     let backend = RayonBackend::new(0).unwrap();
@@ -19,7 +19,8 @@ fn msm(c: &mut Criterion) {
         let n = 1usize << log;
         // Distinct points without a hash-to-curve per point: multiples of 64 random seeds.
         let seeds: Vec<G1Projective> = (0..64).map(|_| G1Projective::rand(&mut rng)).collect();
-        let points: Vec<G1Affine> = G1Projective::normalize_batch(&(0..n).map(|i| seeds[i % 64] * Fr::from(i as u64 + 1)).collect::<Vec<_>>());
+        let points: Vec<G1Affine> =
+            G1Projective::normalize_batch(&(0..n).map(|i| seeds[i % 64] * Fr::from(i as u64 + 1)).collect::<Vec<_>>());
         let scalars: Vec<Fr> = (0..n).map(|_| Fr::rand(&mut rng)).collect();
         let bases = Bases::new(points.clone());
         g.bench_with_input(BenchmarkId::new("prova-rayon", format!("2^{log}")), &n, |b, _| {

@@ -110,8 +110,16 @@ async fn main() {
     let makespan = drain(store, Simulated { times }, workers, finals.len()).await;
     println!("makespan: {workers} workers, {batches} batch tasks in {} sequences of 1-4, mean {mean:.1} ms per batch", counts.len());
     println!("  total work        {:>10.1} ms", work.as_secs_f64() * 1e3);
-    println!("  lower bound       {:>10.1} ms   max(work / workers, longest chain {:.1} ms)", bound.as_secs_f64() * 1e3, longest.as_secs_f64() * 1e3);
-    println!("  makespan          {:>10.1} ms   {:+.1}% over the bound", makespan.as_secs_f64() * 1e3, (makespan.as_secs_f64() / bound.as_secs_f64() - 1.0) * 100.0);
+    println!(
+        "  lower bound       {:>10.1} ms   max(work / workers, longest chain {:.1} ms)",
+        bound.as_secs_f64() * 1e3,
+        longest.as_secs_f64() * 1e3
+    );
+    println!(
+        "  makespan          {:>10.1} ms   {:+.1}% over the bound",
+        makespan.as_secs_f64() * 1e3,
+        (makespan.as_secs_f64() / bound.as_secs_f64() - 1.0) * 100.0
+    );
     println!("  utilisation       {:>10.1} %", work.as_secs_f64() / (workers as f64 * makespan.as_secs_f64()) * 100.0);
 
     // 2. Dispatch overhead at `queued` tasks.
@@ -122,7 +130,11 @@ async fn main() {
     let fill_time = fill_started.elapsed();
     let wall = drain(store, Simulated { times: HashMap::new() }, workers, finals.len()).await;
     let tasks = finals.len() * 2;
-    println!("dispatch: {tasks} queued tasks ({} one-batch sequences, stored in {:.1} s), {workers} workers, zero-time provers", finals.len(), fill_time.as_secs_f64());
+    println!(
+        "dispatch: {tasks} queued tasks ({} one-batch sequences, stored in {:.1} s), {workers} workers, zero-time provers",
+        finals.len(),
+        fill_time.as_secs_f64()
+    );
     println!("  wall              {:>10.1} ms", wall.as_secs_f64() * 1e3);
     println!("  per task          {:>10.3} ms   (2 durable store commits each)", wall.as_secs_f64() * 1e3 / tasks as f64);
 }

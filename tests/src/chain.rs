@@ -44,12 +44,8 @@ impl AnvilWorld {
     pub async fn start(params: DevParams, sample: u32, max_batches: usize, seed: u64) -> Self {
         let bin = anvil_bin();
         assert!(bin.exists(), "anvil not found at {} (run `npm ci --prefix tools`, as scripts/test.sh does)", bin.display());
-        let anvil = Anvil::new()
-            .path(bin)
-            .block_time(1)
-            .args(["--hardfork", "cancun", "--host", "127.0.0.1"])
-            .try_spawn()
-            .expect("anvil starts");
+        let anvil =
+            Anvil::new().path(bin).block_time(1).args(["--hardfork", "cancun", "--host", "127.0.0.1"]).try_spawn().expect("anvil starts");
         let dir = tempfile::tempdir().unwrap();
         let plugin_dir = crate::transfer_dir();
         let runtime = crate::runtime_with(Limits::default(), Some(&dir.path().join("cwasm")));

@@ -22,12 +22,7 @@ pub fn runtime_with(limits: Limits, cache: Option<&Path>) -> Runtime {
 
 /// Limits for fixture tests: 2e9 fuel (a couple of seconds of looping), 20 s, 256 MiB.
 pub fn test_limits() -> Limits {
-    Limits {
-        fuel_per_job: 2_000_000_000,
-        wall_time_per_job: Duration::from_secs(20),
-        max_memory_bytes: 256 << 20,
-        ..Limits::default()
-    }
+    Limits { fuel_per_job: 2_000_000_000, wall_time_per_job: Duration::from_secs(20), max_memory_bytes: 256 << 20, ..Limits::default() }
 }
 
 /// Copies `components` into a fresh folder (as `<name>.wasm`) and returns it.

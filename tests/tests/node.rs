@@ -87,10 +87,22 @@ async fn three_miners_prove_twenty_sequences_and_are_paid_pro_rata() {
     }
     for (i, store) in stores.iter().enumerate() {
         let a = audit(store).unwrap();
-        println!("miner {} (stake {} ETH): revealed {}, missed {}, rewards {} wei", i + 1, stakes[i], a.revealed.len(), a.missed.len(), a.rewards);
+        println!(
+            "miner {} (stake {} ETH): revealed {}, missed {}, rewards {} wei",
+            i + 1,
+            stakes[i],
+            a.revealed.len(),
+            a.missed.len(),
+            a.rewards
+        );
         assert!(a.slashed.is_empty() && a.open.is_empty(), "miner {}: {a:?}", i + 1);
         assert_eq!(a.rewards, credited[i]);
-        assert_eq!(d.rewards_of(admin.as_ref(), dev_signer(i + 1).address()).await.unwrap(), credited[i], "on-chain rewards of miner {}", i + 1);
+        assert_eq!(
+            d.rewards_of(admin.as_ref(), dev_signer(i + 1).address()).await.unwrap(),
+            credited[i],
+            "on-chain rewards of miner {}",
+            i + 1
+        );
         assert_stake(&w, i + 1, stakes[i]).await;
     }
 }
@@ -107,7 +119,9 @@ async fn a_miner_that_copies_proofs_earns_nothing() {
     // Worst case first: the honest final proof leaks before its reveal. The copier commits it as
     // its own inside the window and reveals it: the proof names the honest miner, so it is slashed.
     let (init0, f0) = (posted[0].init_num_batch, posted[0].final_new_batch);
-    let leaked = wait_for("the honest final proof", Duration::from_secs(120), || honest.store.proof(&TaskId::new(f0, TaskKind::Final)).unwrap()).await;
+    let leaked =
+        wait_for("the honest final proof", Duration::from_secs(120), || honest.store.proof(&TaskId::new(f0, TaskKind::Final)).unwrap())
+            .await;
     d.submit_proof_hash(copier.as_ref(), rollup, init0, f0, proof_hash(&leaked, copier.sender())).await.expect("the copier may commit");
     let root = B256::from_slice(&w.plugin.verify("leaked", Stage::Final, &leaked).unwrap().new_state_root);
     w.wait_until_block(d.window_state(admin.as_ref(), rollup, f0).await.unwrap().firstRevealBlock).await;
@@ -127,7 +141,11 @@ async fn a_miner_that_copies_proofs_earns_nothing() {
     assert_eq!(d.rewards_of(admin.as_ref(), copier.sender()).await.unwrap(), U256::ZERO, "the copier earned nothing");
     let r = w.params.reward_per_sequence;
     let a = audit(&store).unwrap();
-    assert_eq!((a.revealed.clone(), a.rewards), (vec![f0, f1], r / U256::from(2) + r), "honest: half of the shared window, all of the next");
+    assert_eq!(
+        (a.revealed.clone(), a.rewards),
+        (vec![f0, f1], r / U256::from(2) + r),
+        "honest: half of the shared window, all of the next"
+    );
     assert_stake(&w, 1, 1).await;
 }
 

@@ -8,11 +8,8 @@ const PROVER: [u8; 20] = [0xa1; 20];
 
 fn prove_all(p: &Plugin, witnesses: &[Vec<u8>]) -> Vec<Vec<u8>> {
     std::thread::scope(|s| {
-        let hs: Vec<_> = witnesses
-            .iter()
-            .enumerate()
-            .map(|(i, w)| s.spawn(move || p.prove_batch(&format!("batch {i}"), w, &PROVER).unwrap()))
-            .collect();
+        let hs: Vec<_> =
+            witnesses.iter().enumerate().map(|(i, w)| s.spawn(move || p.prove_batch(&format!("batch {i}"), w, &PROVER).unwrap())).collect();
         hs.into_iter().map(|h| h.join().unwrap()).collect()
     })
 }

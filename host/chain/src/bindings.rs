@@ -5,8 +5,28 @@
 
 use alloy::sol;
 
-sol!(#[derive(Debug)] Stake, "artifacts/Stake.json");
-sol!(#[derive(Debug)] RollupManager, "artifacts/RollupManager.json");
-sol!(#[derive(Debug)] Groth16BatchVerifier, "artifacts/Groth16BatchVerifier.json");
-sol!(#[derive(Debug)] ProofPool, "artifacts/ProofPool.json");
-sol!(#[derive(Debug)] ExampleRequester, "artifacts/ExampleRequester.json");
+sol!(
+    #[derive(Debug)]
+    Stake,
+    "artifacts/Stake.json"
+);
+sol!(
+    #[derive(Debug)]
+    RollupManager,
+    "artifacts/RollupManager.json"
+);
+sol!(
+    #[derive(Debug)]
+    Groth16BatchVerifier,
+    "artifacts/Groth16BatchVerifier.json"
+);
+sol!(
+    #[derive(Debug)]
+    ProofPool,
+    "artifacts/ProofPool.json"
+);
+sol!(
+    #[derive(Debug)]
+    ExampleRequester,
+    "artifacts/ExampleRequester.json"
+);

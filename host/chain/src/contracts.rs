@@ -68,8 +68,7 @@ fn tx(to: Address, data: Vec<u8>, purpose: impl Into<String>) -> TxRequest {
 
 async fn view<C: SolCall>(chain: &dyn BaseChain, to: Address, call: C) -> Result<C::Return, ChainError> {
     let out = chain.call(to, call.abi_encode().into()).await?;
-    C::abi_decode_returns(&out)
-        .map_err(|e| ChainError::Decode { purpose: C::SIGNATURE.to_string(), message: e.to_string() })
+    C::abi_decode_returns(&out).map_err(|e| ChainError::Decode { purpose: C::SIGNATURE.to_string(), message: e.to_string() })
 }
 
 fn event<E: SolEvent>(receipt: &Receipt, from: Address) -> Option<E> {
@@ -78,9 +77,7 @@ fn event<E: SolEvent>(receipt: &Receipt, from: Address) -> Option<E> {
 
 async fn create(chain: &dyn BaseChain, code: &[u8], args: Vec<u8>, what: &str) -> Result<Address, ChainError> {
     let data = [code, &args].concat();
-    let r = chain
-        .send(TxRequest { to: None, data: data.into(), value: U256::ZERO, purpose: format!("deploy {what}") })
-        .await?;
+    let r = chain.send(TxRequest { to: None, data: data.into(), value: U256::ZERO, purpose: format!("deploy {what}") }).await?;
     r.contract_address.ok_or_else(|| ChainError::Decode { purpose: format!("deploy {what}"), message: "no contract address".into() })
 }
 
@@ -89,7 +86,8 @@ impl Deployment {
     /// `withdraw_delay` must exceed T1 + T2 of every rollup that will be registered.
     #[instrument(skip(admin), fields(admin = %admin.sender()))]
     pub async fn deploy(admin: &dyn BaseChain, withdraw_delay: u64) -> Result<Self, ChainError> {
-        let stake = create(admin, &Stake::BYTECODE, Stake::constructorCall { withdrawDelay_: withdraw_delay }.abi_encode(), "Stake").await?;
+        let stake =
+            create(admin, &Stake::BYTECODE, Stake::constructorCall { withdrawDelay_: withdraw_delay }.abi_encode(), "Stake").await?;
         let manager =
             create(admin, &RollupManager::BYTECODE, RollupManager::constructorCall { stake_: stake }.abi_encode(), "RollupManager").await?;
         let verifier = create(admin, &Groth16BatchVerifier::BYTECODE, vec![], "Groth16BatchVerifier").await?;
@@ -162,7 +160,8 @@ impl Deployment {
         final_batch: u64,
         hash: B256,
     ) -> Result<(Receipt, u64), ChainError> {
-        let call = RollupManager::submitProofHashCall { rollupId: rollup, initNumBatch: init_batch, finalNewBatch: final_batch, proofHash: hash };
+        let call =
+            RollupManager::submitProofHashCall { rollupId: rollup, initNumBatch: init_batch, finalNewBatch: final_batch, proofHash: hash };
         let r = miner.send(tx(self.manager, call.abi_encode(), format!("commit sequence {final_batch}"))).await?;
         let window = event::<RollupManager::SubmitProofHash>(&r, self.manager)
             .map(|e| e.window)

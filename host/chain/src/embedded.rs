@@ -170,10 +170,10 @@ impl State {
     /// Runs `env` against the head state without keeping anything: eth_call / eth_estimateGas.
     fn simulate(&mut self, env: TxEnv, purpose: &str) -> Result<Bytes, ChainError> {
         let number = self.head() + 1;
-        let result = self.evm_at(number).transact(env).map_err(|e| ChainError::Embedded {
-            purpose: purpose.to_string(),
-            message: format!("{e:?}"),
-        })?;
+        let result = self
+            .evm_at(number)
+            .transact(env)
+            .map_err(|e| ChainError::Embedded { purpose: purpose.to_string(), message: format!("{e:?}") })?;
         match result.result {
             ExecutionResult::Success { output, .. } => Ok(output.into_data()),
             ExecutionResult::Revert { output, .. } => Err(ChainError::reverted(purpose, output)),

@@ -72,8 +72,8 @@ impl Outbox {
         let mut out = vec![];
         for row in t.iter().map_err(|e| self.err(e))? {
             let (k, v) = row.map_err(|e| self.err(e))?;
-            let tx: OutboxTx = serde_json::from_slice(v.value())
-                .map_err(|e| self.err(format!("entry at nonce {} is unreadable: {e}", k.value())))?;
+            let tx: OutboxTx =
+                serde_json::from_slice(v.value()).map_err(|e| self.err(format!("entry at nonce {} is unreadable: {e}", k.value())))?;
             out.push(tx);
         }
         Ok(out)

@@ -151,13 +151,16 @@ impl RpcChain {
             let r = self.provider.get_transaction_receipt(*h).await.map_err(|e| ChainError::rpc(&t.purpose, e))?;
             if let Some(r) = r {
                 let (Some(number), Some(hash)) = (r.block_number, r.block_hash) else { continue };
-                return Ok(Some((Receipt {
-                    tx_hash: *h,
-                    block: BlockRef { number, hash },
-                    gas_used: r.gas_used,
-                    logs: r.inner.logs().iter().map(|l| l.inner.clone()).collect(),
-                    contract_address: r.contract_address,
-                }, r.status())));
+                return Ok(Some((
+                    Receipt {
+                        tx_hash: *h,
+                        block: BlockRef { number, hash },
+                        gas_used: r.gas_used,
+                        logs: r.inner.logs().iter().map(|l| l.inner.clone()).collect(),
+                        contract_address: r.contract_address,
+                    },
+                    r.status(),
+                )));
             }
         }
         Ok(None)
@@ -179,7 +182,9 @@ impl RpcChain {
             .with_gas_limit(t.gas_limit)
             .with_max_fee_per_gas(t.max_fee_per_gas)
             .with_max_priority_fee_per_gas(t.max_priority_fee_per_gas);
-        let envelope = <TransactionRequest as NetworkTransactionBuilder<Ethereum>>::build(req, &self.wallet).await.map_err(|e| ChainError::rpc(&t.purpose, format!("signing: {e}")))?;
+        let envelope = <TransactionRequest as NetworkTransactionBuilder<Ethereum>>::build(req, &self.wallet)
+            .await
+            .map_err(|e| ChainError::rpc(&t.purpose, format!("signing: {e}")))?;
         t.hash = *envelope.tx_hash();
         t.hashes.push(t.hash);
         t.raw = envelope.encoded_2718().into();

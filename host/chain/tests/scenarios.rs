@@ -69,7 +69,6 @@ struct World {
     bounds: Vec<(u64, u64)>,
 }
 
-
 impl World {
     async fn anvil() -> Self {
         let bin = anvil_bin();
@@ -161,7 +160,11 @@ impl World {
 
     async fn sequence(&self, s: usize) {
         let seq = &self.v.sequences[s];
-        let posted = self.d.sequence_batches(self.sequencer.as_ref(), self.rollup, seq.commitments.clone(), seq.data.clone()).await.expect("sequence");
+        let posted = self
+            .d
+            .sequence_batches(self.sequencer.as_ref(), self.rollup, seq.commitments.clone(), seq.data.clone())
+            .await
+            .expect("sequence");
         assert_eq!((posted.init_num_batch, posted.final_new_batch), self.bounds[s]);
     }
 
@@ -177,7 +180,10 @@ impl World {
 
     async fn reveal_proof(&self, s: usize, m: usize, proof: Bytes) -> Result<RevealOutcome, ChainError> {
         let (init, fin) = self.bounds[s];
-        self.d.verify_batches(self.miners[m].as_ref(), self.rollup, init, fin, self.v.sequences[s].new_state_root, proof).await.map(|(o, _)| o)
+        self.d
+            .verify_batches(self.miners[m].as_ref(), self.rollup, init, fin, self.v.sequences[s].new_state_root, proof)
+            .await
+            .map(|(o, _)| o)
     }
 
     async fn reveal(&self, s: usize, m: usize) -> Result<RevealOutcome, ChainError> {
@@ -276,7 +282,10 @@ async fn bad_proof_and_mismatched_hash_are_slashed_without_revert(w: World) {
     w.commit_hash(0, 0, proof_hash(&bad, w.miners[0].sender())).await.unwrap();
     w.commit_hash(0, 1, keccak256("not the proof")).await.unwrap();
     w.mine_until_next_is(w.window(0).await.firstRevealBlock).await;
-    assert_eq!(w.reveal_proof(0, 0, bad).await.unwrap(), RevealOutcome::Slashed { reason: SlashReason::InvalidProof, amount: U256::from(ETH / 2) });
+    assert_eq!(
+        w.reveal_proof(0, 0, bad).await.unwrap(),
+        RevealOutcome::Slashed { reason: SlashReason::InvalidProof, amount: U256::from(ETH / 2) }
+    );
     assert_eq!(w.reveal(0, 1).await.unwrap(), RevealOutcome::Slashed { reason: SlashReason::HashMismatch, amount: U256::from(ETH / 2) });
     assert_eq!(w.stake(0).await, U256::from(ETH / 2));
     assert_eq!(w.stake(1).await, U256::from(3 * ETH - ETH / 2));
@@ -386,7 +395,12 @@ async fn gas_of_commit_and_reveal(w: World) {
         };
         use alloy::sol_types::SolCall;
         let r = w.miners[0]
-            .send(prova_chain::TxRequest { to: Some(w.d.manager), data: call.abi_encode().into(), value: U256::ZERO, purpose: "reveal".into() })
+            .send(prova_chain::TxRequest {
+                to: Some(w.d.manager),
+                data: call.abi_encode().into(),
+                value: U256::ZERO,
+                purpose: "reveal".into(),
+            })
             .await
             .unwrap();
         let batches = fin - init;

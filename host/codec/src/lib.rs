@@ -36,16 +36,8 @@ pub enum CodecError {
     NotInSubgroup { what: &'static str, index: usize },
 }
 
-fn field_from_limbs<F: PrimeField<BigInt = BigInt<4>>>(
-    limbs: &[u64],
-    what: &'static str,
-    index: usize,
-) -> Result<F, CodecError> {
-    let limbs: [u64; FIELD_LIMBS] = limbs.try_into().map_err(|_| CodecError::Length {
-        what,
-        len: limbs.len(),
-        per: FIELD_LIMBS,
-    })?;
+fn field_from_limbs<F: PrimeField<BigInt = BigInt<4>>>(limbs: &[u64], what: &'static str, index: usize) -> Result<F, CodecError> {
+    let limbs: [u64; FIELD_LIMBS] = limbs.try_into().map_err(|_| CodecError::Length { what, len: limbs.len(), per: FIELD_LIMBS })?;
     F::from_bigint(BigInt::new(limbs)).ok_or(CodecError::NonCanonical { what, index })
 }
 
@@ -64,11 +56,7 @@ pub fn fr_from_limbs(limbs: &[u64]) -> Result<Fr, CodecError> {
 /// Decodes a vector of Fr elements.
 pub fn frs_from_limbs(limbs: &[u64]) -> Result<Vec<Fr>, CodecError> {
     check_len(limbs, FIELD_LIMBS, "Fr elements")?;
-    limbs
-        .chunks_exact(FIELD_LIMBS)
-        .enumerate()
-        .map(|(i, c)| field_from_limbs(c, "Fr element", i))
-        .collect()
+    limbs.chunks_exact(FIELD_LIMBS).enumerate().map(|(i, c)| field_from_limbs(c, "Fr element", i)).collect()
 }
 
 /// Appends the canonical limbs of `x`.
@@ -226,11 +214,9 @@ mod tests {
         let mut rng = test_rng();
         let frs: Vec<Fr> = (0..20).map(|_| Fr::rand(&mut rng)).collect();
         assert_eq!(frs_from_limbs(&frs_to_limbs(&frs)).unwrap(), frs);
-        let g1s: Vec<G1Affine> =
-            (0..5).map(|_| G1Affine::rand(&mut rng)).chain([G1Affine::zero()]).collect();
+        let g1s: Vec<G1Affine> = (0..5).map(|_| G1Affine::rand(&mut rng)).chain([G1Affine::zero()]).collect();
         assert_eq!(g1s_from_limbs(&g1s_to_limbs(&g1s)).unwrap(), g1s);
-        let g2s: Vec<G2Affine> =
-            (0..5).map(|_| G2Affine::rand(&mut rng)).chain([G2Affine::zero()]).collect();
+        let g2s: Vec<G2Affine> = (0..5).map(|_| G2Affine::rand(&mut rng)).chain([G2Affine::zero()]).collect();
         assert_eq!(g2s_from_limbs(&g2s_to_limbs(&g2s)).unwrap(), g2s);
     }
 
@@ -252,10 +238,7 @@ mod tests {
         assert_eq!(fr_from_limbs(&r), Err(CodecError::NonCanonical { what: "Fr element", index: 0 }));
         let mut limbs = frs_to_limbs(&[Fr::from(7u64), Fr::from(9u64)]);
         limbs[4..8].copy_from_slice(&[u64::MAX; 4]);
-        assert_eq!(
-            frs_from_limbs(&limbs),
-            Err(CodecError::NonCanonical { what: "Fr element", index: 1 })
-        );
+        assert_eq!(frs_from_limbs(&limbs), Err(CodecError::NonCanonical { what: "Fr element", index: 1 }));
         assert!(matches!(frs_from_limbs(&[1, 2, 3]), Err(CodecError::Length { .. })));
     }
 

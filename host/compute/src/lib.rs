@@ -80,15 +80,9 @@ impl<P> Bases<P> {
 
     /// The bases `start..start + n`, or an error naming the range.
     pub fn range(&self, start: usize, n: usize) -> Result<&[P], KernelError> {
-        start
-            .checked_add(n)
-            .and_then(|end| self.points.get(start..end))
-            .ok_or_else(|| {
-                KernelError::InvalidInput(format!(
-                    "{n} scalars from base {start} overrun the {} resident bases",
-                    self.points.len()
-                ))
-            })
+        start.checked_add(n).and_then(|end| self.points.get(start..end)).ok_or_else(|| {
+            KernelError::InvalidInput(format!("{n} scalars from base {start} overrun the {} resident bases", self.points.len()))
+        })
     }
 }
 

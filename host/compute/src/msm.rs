@@ -67,8 +67,7 @@ pub fn msm_g1(bases: &[G1Affine], scalars: &[Fr]) -> G1Projective {
     let windows = window_count(c);
     let digits = all_digits(scalars, c, windows);
 
-    let sums: Vec<G1Projective> =
-        (0..windows).into_par_iter().map(|w| window_sum(bases, &digits, windows, w, c)).collect();
+    let sums: Vec<G1Projective> = (0..windows).into_par_iter().map(|w| window_sum(bases, &digits, windows, w, c)).collect();
     combine_windows(&sums, c)
 }
 

@@ -46,11 +46,7 @@ impl Backend for RayonBackend {
         check_ntt(values.len(), kind)?;
         let domain = Radix2EvaluationDomain::<Fr>::new(values.len())
             .ok_or_else(|| KernelError::InvalidInput(format!("no domain of size {}", values.len())))?;
-        let coset = |offset: Fr| {
-            domain
-                .get_coset(offset)
-                .ok_or_else(|| KernelError::InvalidInput("coset offset is not invertible".into()))
-        };
+        let coset = |offset: Fr| domain.get_coset(offset).ok_or_else(|| KernelError::InvalidInput("coset offset is not invertible".into()));
         self.pool.install(|| -> Result<(), KernelError> {
             match kind {
                 NttKind::Forward => domain.fft_in_place(values),

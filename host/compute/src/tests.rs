@@ -5,8 +5,8 @@ use ark_bn254::{Fr, G1Affine, G1Projective, G2Affine, G2Projective};
 use ark_ec::{AffineRepr, CurveGroup, VariableBaseMSM};
 use ark_ff::{FftField, UniformRand, Zero};
 use ark_poly::{EvaluationDomain, Radix2EvaluationDomain};
-use proptest::prelude::*;
 use ark_std::rand::{SeedableRng, rngs::StdRng};
+use proptest::prelude::*;
 
 use crate::{Backend, Bases, KernelError, NttKind, RayonBackend};
 

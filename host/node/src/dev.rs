@@ -112,7 +112,13 @@ impl DevSequencer {
     pub fn new(plugin: &Plugin, seed: u64, total: u32, max_batches: usize) -> Result<Self, NodeError> {
         let witnesses = plugin.sample_sequence(total, seed)?;
         let first = plugin.inspect_batch("dev sequencer genesis", &witnesses[0])?;
-        Ok(Self { witnesses, genesis: B256::from_slice(&first.old_state_root), next: 0, max_batches: max_batches.max(1), rng: StdRng::seed_from_u64(seed) })
+        Ok(Self {
+            witnesses,
+            genesis: B256::from_slice(&first.old_state_root),
+            next: 0,
+            max_batches: max_batches.max(1),
+            rng: StdRng::seed_from_u64(seed),
+        })
     }
 
     /// The state root before the first sample batch: the rollup's genesis.

@@ -50,7 +50,12 @@ enum Event {
     Sequence(u64),
     /// Nobody needs this sequence's proof any more: stop working on it.
     Forget(u64),
-    Done { worker: usize, id: TaskId, attempt: u32, result: Result<Vec<u8>, String> },
+    Done {
+        worker: usize,
+        id: TaskId,
+        attempt: u32,
+        result: Result<Vec<u8>, String>,
+    },
 }
 
 /// How the rest of the node talks to the generator.
@@ -214,7 +219,13 @@ impl Generator {
             let is_ready = match t.id.kind() {
                 TaskKind::Batch(_) => true,
                 TaskKind::Aggregate => left == 0,
-                TaskKind::Final => if batches.len() > 1 { done(TaskKind::Aggregate) } else { left == 0 },
+                TaskKind::Final => {
+                    if batches.len() > 1 {
+                        done(TaskKind::Aggregate)
+                    } else {
+                        left == 0
+                    }
+                }
             };
             if is_ready {
                 self.ready.insert(ready_key(&t.id));
@@ -253,7 +264,9 @@ impl Generator {
                 }
                 let seq = id.sequence();
                 let task_state = self.store.task(&id)?.map(|t| t.state);
-                if self.forgotten.contains(&seq) || matches!(task_state, Some(TaskState::Done | TaskState::Failed { .. } | TaskState::Dropped)) {
+                if self.forgotten.contains(&seq)
+                    || matches!(task_state, Some(TaskState::Done | TaskState::Failed { .. } | TaskState::Dropped))
+                {
                     return Ok(());
                 }
                 match result {

@@ -12,11 +12,11 @@ use prova_store::{Sequence, SequenceStatus, Store};
 use tokio::sync::{mpsc, watch};
 use tracing::{Instrument, info, info_span, warn};
 
+use crate::NodeError;
 use crate::generator::{self, GeneratorConfig, GeneratorHandle};
 use crate::manager;
 use crate::prover::Prover;
 use crate::sender::{ChainCtx, Sender};
-use crate::NodeError;
 
 /// Store key of the watcher's cursor.
 const CURSOR: &str = "watcher";
@@ -57,7 +57,8 @@ async fn run_inner(p: NodeParams, mut shutdown: watch::Receiver<bool>) -> Result
 
     let (head_tx, head_rx) = watch::channel(head);
     let (finals_tx, finals_rx) = mpsc::unbounded_channel();
-    let (generator_handle, gen_task) = generator::spawn(p.store.clone(), p.prover.clone(), me.0.0, p.generator.clone(), finals_tx, shutdown.clone())?;
+    let (generator_handle, gen_task) =
+        generator::spawn(p.store.clone(), p.prover.clone(), me.0.0, p.generator.clone(), finals_tx, shutdown.clone())?;
     let ctx = Arc::new(ChainCtx {
         chain: chain.clone(),
         deployment: p.deployment,
@@ -148,7 +149,8 @@ impl Poller {
             return Ok(());
         }
         let plugin = self.ctx.plugin.clone();
-        let (data, commitments): (Vec<Vec<u8>>, Vec<[u8; 32]>) = (s.data.iter().map(|d| d.to_vec()).collect(), s.commitments.iter().map(|c| c.0).collect());
+        let (data, commitments): (Vec<Vec<u8>>, Vec<[u8; 32]>) =
+            (s.data.iter().map(|d| d.to_vec()).collect(), s.commitments.iter().map(|c| c.0).collect());
         let checked = (data.clone(), commitments.clone());
         let problem = tokio::task::spawn_blocking(move || check_batches(&plugin, f, &checked.0, &checked.1))
             .await

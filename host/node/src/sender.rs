@@ -196,7 +196,10 @@ impl Sender {
     }
 
     fn final_proof(&self, f: u64) -> Result<Vec<u8>, NodeError> {
-        self.ctx.store.proof(&TaskId::new(f, TaskKind::Final))?.ok_or_else(|| NodeError::Inconsistent(format!("no final proof of sequence {f}")))
+        self.ctx
+            .store
+            .proof(&TaskId::new(f, TaskKind::Final))?
+            .ok_or_else(|| NodeError::Inconsistent(format!("no final proof of sequence {f}")))
     }
 
     fn settle(&self, sub: &mut Submission, state: SubmissionState) -> Result<(), NodeError> {
@@ -374,7 +377,11 @@ impl Sender {
                 sub.state = SubmissionState::Committed;
                 ctx.store.put_submission(&sub)?;
                 warn!(reason, "reveal refused");
-                Ok(if reason.starts_with("TooLate") || reason.starts_with("CommitmentFromOlderWindow") { Route::Commit } else { Route::Watch })
+                Ok(if reason.starts_with("TooLate") || reason.starts_with("CommitmentFromOlderWindow") {
+                    Route::Commit
+                } else {
+                    Route::Watch
+                })
             }
             Err(e) => {
                 // Ambiguous (it may have landed): the watch step reads the commitment's status.

@@ -63,10 +63,7 @@ fn inputs(log: u32) -> Inputs {
         })
         .collect();
     let mut rng = StdRng::seed_from_u64(u64::from(log));
-    Inputs {
-        bases: Bases::new(G1Projective::normalize_batch(&points)),
-        scalars: (0..n).map(|_| Fr::rand(&mut rng)).collect(),
-    }
+    Inputs { bases: Bases::new(G1Projective::normalize_batch(&points)), scalars: (0..n).map(|_| Fr::rand(&mut rng)).collect() }
 }
 
 /// What one call returns: its result (to check against the reference) and, for wgpu, its phases.
@@ -234,7 +231,11 @@ pub fn run(args: &Args, b: &BenchArgs) -> Result<()> {
             info: json!({"kind": "cpu-reference", "description": "ark-ec 0.6 VariableBaseMSM, ark-poly 0.6 Radix2EvaluationDomain", "threads": threads}),
         });
         let r = RayonBackend::new(threads)?;
-        subjects.push(Subject { id: "rayon".into(), info: json!({"kind": "rayon", "description": r.name(), "threads": threads}), runner: Runner::Rayon(r) });
+        subjects.push(Subject {
+            id: "rayon".into(),
+            info: json!({"kind": "rayon", "description": r.name(), "threads": threads}),
+            runner: Runner::Rayon(r),
+        });
     }
     let adapters = prova_compute_wgpu::adapters();
     eprintln!("wgpu adapters found: {}", adapters.len());
@@ -348,9 +349,7 @@ pub fn run(args: &Args, b: &BenchArgs) -> Result<()> {
     for i in 0..results.len() {
         let ark = results
             .iter()
-            .find(|r| {
-                r["backend"] == "arkworks" && r["kernel"] == results[i]["kernel"] && r["log_size"] == results[i]["log_size"]
-            })
+            .find(|r| r["backend"] == "arkworks" && r["kernel"] == results[i]["kernel"] && r["log_size"] == results[i]["log_size"])
             .and_then(|r| r["total_ms"].as_f64());
         if let (Some(a), Some(t)) = (ark, results[i]["total_ms"].as_f64()) {
             results[i]["ratio_vs_arkworks"] = (a / t).into();
@@ -359,7 +358,10 @@ pub fn run(args: &Args, b: &BenchArgs) -> Result<()> {
 
     let proofs = if b.no_proof { Vec::new() } else { batch_proofs(args, b, &subjects, threads)? };
 
-    println!("\n{:<10} {:<10} {:>5} {:>12} {:>10} {:>10} {:>10} {:>9}", "backend", "kernel", "size", "total ms", "copy ms", "kernel ms", "host ms", "vs ark");
+    println!(
+        "\n{:<10} {:<10} {:>5} {:>12} {:>10} {:>10} {:>10} {:>9}",
+        "backend", "kernel", "size", "total ms", "copy ms", "kernel ms", "host ms", "vs ark"
+    );
     for r in &results {
         let f = |k: &str| r[k].as_f64().map(|x| format!("{x:.1}")).unwrap_or_else(|| "-".into());
         let total = if r["status"] == "ok" { f("total_ms") } else { r["status"].as_str().unwrap_or("?").to_string() };
@@ -377,10 +379,14 @@ pub fn run(args: &Args, b: &BenchArgs) -> Result<()> {
         );
     }
     for p in &proofs {
-        println!("batch proof on {:<10} {}", p["backend"].as_str().unwrap_or(""), match p["ms"].as_f64() {
-            Some(x) => format!("{x:.0} ms ({:.2}x rayon)", p["ratio_vs_rayon"].as_f64().unwrap_or(f64::NAN)),
-            None => p["note"].as_str().unwrap_or("").to_string(),
-        });
+        println!(
+            "batch proof on {:<10} {}",
+            p["backend"].as_str().unwrap_or(""),
+            match p["ms"].as_f64() {
+                Some(x) => format!("{x:.0} ms ({:.2}x rayon)", p["ratio_vs_rayon"].as_f64().unwrap_or(f64::NAN)),
+                None => p["note"].as_str().unwrap_or("").to_string(),
+            }
+        );
     }
 
     let ids: Vec<String> = subjects.iter().map(|s| s.id.clone()).collect();

@@ -121,9 +121,11 @@ pub fn run(args: Args) -> Result<()> {
         }
         Command::Plugins(PluginsCommand::VerifyingKey { plugin: name, out }) => {
             let p = plugin(&rt, dir, name)?;
-            let vk = p.metadata().verifying_key.clone().with_context(|| {
-                format!("{name} has no verifying key: run `prova plugins setup --plugin {name}` first")
-            })?;
+            let vk = p
+                .metadata()
+                .verifying_key
+                .clone()
+                .with_context(|| format!("{name} has no verifying key: run `prova plugins setup --plugin {name}` first"))?;
             write_file(out, &vk)?;
             println!("verifying key of {name} ({} bytes) written to {}", vk.len(), out.display());
         }

@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail};
 use prova_chain::dev::dev_signer;
 use prova_chain::embedded::EmbeddedChain;
 use prova_chain::{Address, U256};
-use prova_node::dev::{self, DevParams, DevSequencer, ETH, EMBEDDED_CHAIN_ID, Miner, audit};
+use prova_node::dev::{self, DevParams, DevSequencer, EMBEDDED_CHAIN_ID, ETH, Miner, audit};
 use prova_node::generator::GeneratorConfig;
 use prova_runtime::Plugin;
 use prova_store::{Store, SubmissionState, TaskId, TaskKind, TaskState};
@@ -71,7 +71,15 @@ async fn demo(a: &DemoArgs, plugin: Arc<Plugin>, dir: &std::path::Path) -> Resul
         let workers = *a.workers.get(i).or(a.workers.last()).unwrap_or(&1);
         let generator = GeneratorConfig { workers, ..GeneratorConfig::default() };
         let path = dir.join(format!("miner-{}", i + 1)).join("node.redb");
-        nodes.push(Miner::start(Arc::new(chain.handle(*m)), &world, plugin.clone(), &path, generator, Duration::from_millis(a.block_ms / 4 + 1), 0)?);
+        nodes.push(Miner::start(
+            Arc::new(chain.handle(*m)),
+            &world,
+            plugin.clone(),
+            &path,
+            generator,
+            Duration::from_millis(a.block_ms / 4 + 1),
+            0,
+        )?);
         println!("miner {} {m}: stake {} ETH, {workers} worker(s), store {}", i + 1, eth(U256::from(STAKES[i])), path.display());
     }
 
@@ -107,12 +115,21 @@ async fn demo(a: &DemoArgs, plugin: Arc<Plugin>, dir: &std::path::Path) -> Resul
         let f = s.final_new_batch;
         let ws = world.deployment.window_state(&seq_chain, world.rollup, f).await?;
         let by = verifiers.iter().find(|(v, _)| *v == f).map(|(_, m)| miner_name(&miners, *m)).unwrap_or_else(|| "nobody".into());
-        println!("sequence {f} ({} batch(es)): window {} opened at block {}, verified at block {} by {by}", s.commitments.len(), ws.window, ws.start, ws.verifiedAt);
+        println!(
+            "sequence {f} ({} batch(es)): window {} opened at block {}, verified at block {} by {by}",
+            s.commitments.len(),
+            ws.window,
+            ws.start,
+            ws.verifiedAt
+        );
         for (i, st) in stores.iter().enumerate() {
             println!("  miner {}: {}", i + 1, path_of(st, f)?);
         }
     }
-    println!("\n{:<8} {:>10} {:>8} {:>9} {:>7} {:>8} {:>6} {:>14}", "miner", "stake ETH", "workers", "revealed", "missed", "slashed", "open", "rewards ETH");
+    println!(
+        "\n{:<8} {:>10} {:>8} {:>9} {:>7} {:>8} {:>6} {:>14}",
+        "miner", "stake ETH", "workers", "revealed", "missed", "slashed", "open", "rewards ETH"
+    );
     let mut failures = vec![];
     let mut unpaid = vec![];
     for (i, (m, st)) in miners.iter().zip(&stores).enumerate() {

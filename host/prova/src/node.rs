@@ -11,7 +11,7 @@ use prova_chain::dev::dev_signer;
 use prova_chain::embedded::EmbeddedChain;
 use prova_chain::rpc::{RpcChain, RpcConfig};
 use prova_chain::{BaseChain, PrivateKeySigner, U256};
-use prova_node::dev::{self, DevParams, DevSequencer, ETH, EMBEDDED_CHAIN_ID};
+use prova_node::dev::{self, DevParams, DevSequencer, EMBEDDED_CHAIN_ID, ETH};
 use prova_node::generator::GeneratorConfig;
 use prova_node::node::NodeParams;
 use prova_node::prover::PluginProver;
@@ -120,7 +120,9 @@ fn password(file: Option<&Path>) -> Result<String> {
         return Ok(p);
     }
     match file {
-        Some(f) => Ok(std::fs::read_to_string(f).with_context(|| format!("cannot read password file {}", f.display()))?.trim_end().to_string()),
+        Some(f) => {
+            Ok(std::fs::read_to_string(f).with_context(|| format!("cannot read password file {}", f.display()))?.trim_end().to_string())
+        }
         None => bail!("the keystore needs a password: set PROVA_KEYSTORE_PASSWORD or `password_file`"),
     }
 }
@@ -190,10 +192,8 @@ pub fn run(a: &NodeArgs, plugin: Plugin) -> Result<()> {
         match &cfg.chain {
             Some(c) => {
                 let (url, signer) = (url.as_deref().expect("checked"), signer.expect("checked"));
-                let rpc_cfg = RpcConfig {
-                    receipt_timeout: Duration::from_secs(c.receipt_timeout_secs.unwrap_or(36)),
-                    ..RpcConfig::default()
-                };
+                let rpc_cfg =
+                    RpcConfig { receipt_timeout: Duration::from_secs(c.receipt_timeout_secs.unwrap_or(36)), ..RpcConfig::default() };
                 let chain = RpcChain::connect(url, signer, &cfg.data_dir.join("outbox.redb"), rpc_cfg).await?;
                 println!("miner {} on chain {} via {url}", chain.sender(), chain.chain_id());
                 prova_node::node::run(params(Arc::new(chain), c.deployment, c.rollup), shutdown).await?;

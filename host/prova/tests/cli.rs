@@ -9,14 +9,7 @@ use prova_tests::{plugin_dir, plugins, transfer_dir};
 const PROVER: &str = "0x00000000000000000000000000000000000000a1";
 
 fn prova(plugins: &Path, cache: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_prova"))
-        .arg("--plugins")
-        .arg(plugins)
-        .arg("--cache-dir")
-        .arg(cache)
-        .args(args)
-        .output()
-        .unwrap()
+    Command::new(env!("CARGO_BIN_EXE_prova")).arg("--plugins").arg(plugins).arg("--cache-dir").arg(cache).args(args).output().unwrap()
 }
 
 fn ok(o: &Output) -> String {
@@ -163,6 +156,11 @@ fn bad_node_configs_and_keystores_are_one_line_errors() {
         .output()
         .unwrap();
     assert!(error_line(&wrong).contains("wrong password or not a keystore"));
-    let again = Command::new(env!("CARGO_BIN_EXE_prova")).args(["keystore", "new", "--out"]).arg(&ks).env("PROVA_KEYSTORE_PASSWORD", "x").output().unwrap();
+    let again = Command::new(env!("CARGO_BIN_EXE_prova"))
+        .args(["keystore", "new", "--out"])
+        .arg(&ks)
+        .env("PROVA_KEYSTORE_PASSWORD", "x")
+        .output()
+        .unwrap();
     assert!(error_line(&again).contains("refusing to overwrite"));
 }

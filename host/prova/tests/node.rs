@@ -7,8 +7,8 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
-use prova_chain::dev::{DEV_KEYS, dev_signer};
 use prova_chain::U256;
+use prova_chain::dev::{DEV_KEYS, dev_signer};
 use prova_node::dev::{self, DevParams, ETH, audit};
 use prova_store::{Store, SubmissionState, TaskState};
 use prova_tests::chain::{ADMIN, AnvilWorld};
@@ -117,7 +117,9 @@ async fn sigkill_at_random_points_loses_nothing_and_never_proves_a_stored_proof_
         };
         let last = run_and_kill(&w, &config, kill).await;
         let (proving, committed, in_flight) = state_at_kill(&store_path);
-        println!("kill {i:>2} ({kill:?}): {proving} job(s) running, {committed} committed unrevealed, {in_flight} tx in flight; last log: {last}");
+        println!(
+            "kill {i:>2} ({kill:?}): {proving} job(s) running, {committed} committed unrevealed, {in_flight} tx in flight; last log: {last}"
+        );
         seen = (seen.0 + proving.min(1), seen.1 + committed.min(1), seen.2 + in_flight.min(1));
     }
     assert!(seen.0 > 0 && seen.1 > 0 && seen.2 > 0, "kills hit proving, commit-reveal gaps and transactions in flight: {seen:?}");

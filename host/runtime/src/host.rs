@@ -113,11 +113,7 @@ impl HostState {
     }
 
     pub(crate) fn kernel_ntt(&self, values: &[u64], kind: NttKind) -> Result<Vec<u64>, KernelError> {
-        self.metered(
-            values,
-            |mut v| self.backend.ntt(&mut v, kind).map(|()| v),
-            |v| prova_codec::frs_to_limbs(&v),
-        )
+        self.metered(values, |mut v| self.backend.ntt(&mut v, kind).map(|()| v), |v| prova_codec::frs_to_limbs(&v))
     }
 
     fn section(&self, name: &str) -> Result<&Section, KeyLookupError> {

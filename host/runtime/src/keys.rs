@@ -78,12 +78,12 @@ fn decode_points<P: Send>(
 fn check_section(name: &str, data: &SectionData) -> Option<Result<Section, String>> {
     let named = |e: String| format!("section {name:?}: {e}");
     Some(match data {
-        SectionData::G1(l) => decode_points(l, prova_codec::G1_LIMBS, prova_codec::g1s_from_limbs)
-            .map(|p| Section::G1(G1Bases::new(p)))
-            .map_err(named),
-        SectionData::G2(l) => decode_points(l, prova_codec::G2_LIMBS, prova_codec::g2s_from_limbs)
-            .map(|p| Section::G2(G2Bases::new(p)))
-            .map_err(named),
+        SectionData::G1(l) => {
+            decode_points(l, prova_codec::G1_LIMBS, prova_codec::g1s_from_limbs).map(|p| Section::G1(G1Bases::new(p))).map_err(named)
+        }
+        SectionData::G2(l) => {
+            decode_points(l, prova_codec::G2_LIMBS, prova_codec::g2s_from_limbs).map(|p| Section::G2(G2Bases::new(p))).map_err(named)
+        }
         SectionData::Bytes(_) => return None,
     })
 }

@@ -394,11 +394,8 @@ impl Runtime {
             config: self.config.clone(),
             metadata: None,
         };
-        let metadata_limits = Limits {
-            fuel_per_job: limits::METADATA_FUEL,
-            wall_time_per_job: Duration::from_secs(10),
-            ..self.config.limits.clone()
-        };
+        let metadata_limits =
+            Limits { fuel_per_job: limits::METADATA_FUEL, wall_time_per_job: Duration::from_secs(10), ..self.config.limits.clone() };
         let metadata: PluginMetadata = plugin
             .run("metadata", &metadata_limits, NeedsKeys::No, |a, s| a.call_metadata(s).map(Ok::<_, wit::types::AdapterError>))
             .map(Into::<PluginMetadata>::into)
@@ -519,17 +516,10 @@ impl Plugin {
         let deadline = started + limits.wall_time_per_job;
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {
-            if Instant::now() >= deadline {
-                Err(wasmtime::Error::new(WallTimeExceeded))
-            } else {
-                Ok(UpdateDeadline::Continue(1))
-            }
+            if Instant::now() >= deadline { Err(wasmtime::Error::new(WallTimeExceeded)) } else { Ok(UpdateDeadline::Continue(1)) }
         });
 
-        let result = self
-            .pre
-            .instantiate(&mut store)
-            .and_then(|instance| call(instance.prova_adapter_adapter(), &mut store));
+        let result = self.pre.instantiate(&mut store).and_then(|instance| call(instance.prova_adapter_adapter(), &mut store));
         let stderr = store.data().stderr_text();
         if !stderr.is_empty() {
             debug!(target: "prova::guest", plugin = %self.label, job, "{}", stderr.trim_end());

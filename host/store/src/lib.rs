@@ -74,34 +74,35 @@ impl Store {
         }
         let db = Database::create(path).map_err(|e| db_err(&e))?;
         let store = Self { db, path: path.to_path_buf() };
-        store.write(|w| {
-            let meta = w.open_table(META)?;
-            let found = meta.get("schema_version")?.map(|v| v.value());
-            drop(meta);
-            let found = match found {
-                Some(v) => v,
-                None => {
-                    w.open_table(META)?.insert("schema_version", SCHEMA_VERSION)?;
-                    SCHEMA_VERSION
+        store
+            .write(|w| {
+                let meta = w.open_table(META)?;
+                let found = meta.get("schema_version")?.map(|v| v.value());
+                drop(meta);
+                let found = match found {
+                    Some(v) => v,
+                    None => {
+                        w.open_table(META)?.insert("schema_version", SCHEMA_VERSION)?;
+                        SCHEMA_VERSION
+                    }
+                };
+                if found > SCHEMA_VERSION {
+                    return Ok(Err(found));
                 }
-            };
-            if found > SCHEMA_VERSION {
-                return Ok(Err(found));
-            }
-            for step in &MIGRATIONS[(found - 1) as usize..] {
-                step(w)?;
-            }
-            w.open_table(META)?.insert("schema_version", SCHEMA_VERSION)?;
-            for t in [SEQUENCES, SUBMISSIONS] {
-                w.open_table(t)?;
-            }
-            for t in [TASKS, PROOFS, CURSORS] {
-                w.open_table(t)?;
-            }
-            w.open_table(BATCH_DATA)?;
-            Ok(Ok(()))
-        })?
-        .map_err(|found| StoreError::TooNew { path: path.display().to_string(), found, supported: SCHEMA_VERSION })?;
+                for step in &MIGRATIONS[(found - 1) as usize..] {
+                    step(w)?;
+                }
+                w.open_table(META)?.insert("schema_version", SCHEMA_VERSION)?;
+                for t in [SEQUENCES, SUBMISSIONS] {
+                    w.open_table(t)?;
+                }
+                for t in [TASKS, PROOFS, CURSORS] {
+                    w.open_table(t)?;
+                }
+                w.open_table(BATCH_DATA)?;
+                Ok(Ok(()))
+            })?
+            .map_err(|found| StoreError::TooNew { path: path.display().to_string(), found, supported: SCHEMA_VERSION })?;
         Ok(store)
     }
 

@@ -18,7 +18,7 @@ pub mod bindings {
 }
 
 pub use bindings::exports::prova::adapter::adapter::Guest as Adapter;
-pub use bindings::prova::adapter::types::{AdapterError, BatchStatement, Claim, KeyData, KeySection, AdapterInfo, ResourceRequest, Stage};
+pub use bindings::prova::adapter::types::{AdapterError, AdapterInfo, BatchStatement, Claim, KeyData, KeySection, ResourceRequest, Stage};
 
 /// The WIT package version this SDK was generated from; adapters report it in `metadata`.
 pub const WIT_VERSION: &str = "0.2.0";
@@ -83,8 +83,7 @@ pub mod kernels {
             Ntt::CosetForward(o) => (NttKind::CosetForward, o),
             Ntt::CosetInverse(o) => (NttKind::CosetInverse, o),
         };
-        let out = field::ntt(&prova_codec::frs_to_limbs(values), kind, &prova_codec::frs_to_limbs(&[offset]))
-            .map_err(to_adapter_error)?;
+        let out = field::ntt(&prova_codec::frs_to_limbs(values), kind, &prova_codec::frs_to_limbs(&[offset])).map_err(to_adapter_error)?;
         *values = prova_codec::frs_from_limbs(&out).map_err(decode_error)?;
         Ok(())
     }

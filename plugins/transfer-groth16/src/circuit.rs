@@ -32,12 +32,7 @@ fn u64_var(cs: &ConstraintSystemRef<Fr>, value: u64) -> Result<FpVar<Fr>, Synthe
     Boolean::le_bits_to_fp(&bits(cs, value, 64)?)
 }
 
-fn root_of(
-    h: &Gadgets,
-    leaf: FpVar<Fr>,
-    index_bits: &[Boolean<Fr>],
-    path: &[FpVar<Fr>],
-) -> Result<FpVar<Fr>, SynthesisError> {
+fn root_of(h: &Gadgets, leaf: FpVar<Fr>, index_bits: &[Boolean<Fr>], path: &[FpVar<Fr>]) -> Result<FpVar<Fr>, SynthesisError> {
     let mut cur = leaf;
     for (bit, sib) in index_bits.iter().zip(path) {
         let left = FpVar::conditionally_select(bit, sib, &cur)?;

@@ -227,8 +227,7 @@ impl<'a> Reader<'a> {
     }
 
     pub fn g2(&mut self, field: &str) -> Result<G2Affine, AdapterError> {
-        let (x1, x0, y1, y0): (Fq, Fq, Fq, Fq) =
-            (self.field(field)?, self.field(field)?, self.field(field)?, self.field(field)?);
+        let (x1, x0, y1, y0): (Fq, Fq, Fq, Fq) = (self.field(field)?, self.field(field)?, self.field(field)?, self.field(field)?);
         let (x, y) = (Fq2::new(x0, x1), Fq2::new(y0, y1));
         if x.is_zero() && y.is_zero() {
             return Ok(G2Affine::zero());

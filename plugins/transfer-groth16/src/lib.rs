@@ -23,11 +23,9 @@ mod state;
 mod verify;
 
 use ark_bn254::Fr;
-use prova_guest::{Adapter, AdapterError, BatchStatement, Claim, KeySection, AdapterInfo, ResourceRequest, Stage};
+use prova_guest::{Adapter, AdapterError, AdapterInfo, BatchStatement, Claim, KeySection, ResourceRequest, Stage};
 
-use crate::encoding::{
-    AGGREGATE_MAGIC, Address, BATCH_MAGIC, BatchProof, Bundle, FINAL_MAGIC, MAX_BATCHES, VerifyingKey, put_fr,
-};
+use crate::encoding::{AGGREGATE_MAGIC, Address, BATCH_MAGIC, BatchProof, Bundle, FINAL_MAGIC, MAX_BATCHES, VerifyingKey, put_fr};
 
 struct TransferGroth16;
 
@@ -36,9 +34,7 @@ struct TransferGroth16;
 prova_guest::export_adapter!(TransferGroth16);
 
 fn address(bytes: &[u8], what: &str) -> Result<Address, AdapterError> {
-    bytes
-        .try_into()
-        .map_err(|_| AdapterError::InvalidInput(format!("{what} must be a 20-byte address, got {} bytes", bytes.len())))
+    bytes.try_into().map_err(|_| AdapterError::InvalidInput(format!("{what} must be a 20-byte address, got {} bytes", bytes.len())))
 }
 
 fn installed_vk() -> Result<VerifyingKey, AdapterError> {
@@ -139,13 +135,8 @@ impl Adapter for TransferGroth16 {
         let proof = prover::prove(circuit, &consts, &mut { host }, r, s)?;
         #[cfg(feature = "guest-kernels")]
         let proof = prover::prove(circuit, &consts, &mut host.to_local()?, r, s)?;
-        let batch = BatchProof {
-            proof,
-            old_root: statement.old_root,
-            new_root: statement.new_root,
-            commitment: statement.commitment,
-            prover,
-        };
+        let batch =
+            BatchProof { proof, old_root: statement.old_root, new_root: statement.new_root, commitment: statement.commitment, prover };
         Ok(encoding::encode_batch(&batch))
     }
 
@@ -174,7 +165,11 @@ impl Adapter for TransferGroth16 {
 
     fn inspect_batch(witness: Vec<u8>) -> Result<BatchStatement, AdapterError> {
         let st = state::BatchWitness::decode(&witness)?.statement()?;
-        Ok(BatchStatement { old_state_root: fr_bytes(&st.old_root), new_state_root: fr_bytes(&st.new_root), commitment: fr_bytes(&st.commitment) })
+        Ok(BatchStatement {
+            old_state_root: fr_bytes(&st.old_root),
+            new_state_root: fr_bytes(&st.new_root),
+            commitment: fr_bytes(&st.commitment),
+        })
     }
 
     fn verify(stage: Stage, proof: Vec<u8>) -> Result<Claim, AdapterError> {

@@ -9,9 +9,7 @@ use ark_bn254::{Fr, G1Affine, G1Projective, G2Affine, G2Projective};
 use ark_ec::CurveGroup;
 use ark_ff::{FftField, Field, PrimeField, Zero};
 use ark_groth16::r1cs_to_qap::evaluate_constraint;
-use ark_relations::gr1cs::{
-    ConstraintSynthesizer, ConstraintSystem, OptimizationGoal, R1CS_PREDICATE_LABEL, SynthesisMode,
-};
+use ark_relations::gr1cs::{ConstraintSynthesizer, ConstraintSystem, OptimizationGoal, R1CS_PREDICATE_LABEL, SynthesisMode};
 use prova_guest::AdapterError;
 use prova_guest::kernels::Ntt;
 use sha3::{Digest, Keccak256};
@@ -101,11 +99,8 @@ pub fn prove<C: ConstraintSynthesizer<Fr>>(
     let l_aux_acc = kernels.msm_g1(G1Query::L, 0, &full[num_inputs..])?;
     // query[0] pairs with the constant-one variable, which is full[0]: one MSM from 0 covers both.
     let g_a = consts.delta_g1 * r + kernels.msm_g1(G1Query::A, 0, &full)? + consts.alpha_g1;
-    let g1_b = if r.is_zero() {
-        G1Projective::zero()
-    } else {
-        consts.delta_g1 * s + kernels.msm_g1(G1Query::BG1, 0, &full)? + consts.beta_g1
-    };
+    let g1_b =
+        if r.is_zero() { G1Projective::zero() } else { consts.delta_g1 * s + kernels.msm_g1(G1Query::BG1, 0, &full)? + consts.beta_g1 };
     let g2_b = consts.delta_g2 * s + kernels.msm_g2(0, &full)? + consts.beta_g2;
     let g_c = g_a * s + g1_b * r - consts.delta_g1 * (r * s) + l_aux_acc + h_acc;
     Ok(Proof { a: g_a.into_affine(), b: g2_b.into_affine(), c: g_c.into_affine() })

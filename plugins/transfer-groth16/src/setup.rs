@@ -22,9 +22,14 @@ pub const CONSTANTS_SECTION: &str = "pk-g1";
 
 /// Runs the setup for the batch circuit from `seed`.
 pub fn generate(seed: &[u8]) -> Result<ProvingKey<Bn254>, AdapterError> {
-    let mut rng = ChaCha20Rng::from_seed(Keccak256::new().chain_update(b"prova/transfer-groth16/dev-setup").chain_update(seed).finalize().into());
+    let mut rng =
+        ChaCha20Rng::from_seed(Keccak256::new().chain_update(b"prova/transfer-groth16/dev-setup").chain_update(seed).finalize().into());
     let w = BatchWitness::blank();
-    let circuit = BatchCircuit { statement: crate::state::BatchStatement { old_root: w.old_root, new_root: w.old_root, commitment: w.old_root }, witness: w, prover: Fr::from(0u64) };
+    let circuit = BatchCircuit {
+        statement: crate::state::BatchStatement { old_root: w.old_root, new_root: w.old_root, commitment: w.old_root },
+        witness: w,
+        prover: Fr::from(0u64),
+    };
     Groth16::<Bn254>::generate_random_parameters_with_reduction(circuit, &mut rng)
         .map_err(|e| AdapterError::Internal(format!("setup: {e}")))
 }
@@ -36,7 +41,10 @@ pub fn vk_of(pk: &ProvingKey<Bn254>) -> VerifyingKey {
 
 /// The key set as sections: the five query vectors, two loose G1 points and the verifying key.
 pub fn sections(pk: &ProvingKey<Bn254>) -> Vec<KeySection> {
-    let g1 = |name: &str, points: &[ark_bn254::G1Affine]| KeySection { name: name.into(), data: KeyData::G1Points(prova_codec::g1s_to_limbs(points)) };
+    let g1 = |name: &str, points: &[ark_bn254::G1Affine]| KeySection {
+        name: name.into(),
+        data: KeyData::G1Points(prova_codec::g1s_to_limbs(points)),
+    };
     vec![
         g1("a", &pk.a_query),
         g1("b-g1", &pk.b_g1_query),

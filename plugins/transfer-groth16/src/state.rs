@@ -77,16 +77,19 @@ pub fn commit_step(prev: Fr, from: u16, to: u16, amount: u64) -> Fr {
 
 /// Root reached from `leaf` at `index` with `path` (siblings bottom up).
 pub fn root_from_path(leaf: Fr, index: u16, path: &[Fr]) -> Fr {
-    path.iter().enumerate().fold(leaf, |cur, (level, sib)| {
-        if (index >> level) & 1 == 1 { poseidon::node(*sib, cur) } else { poseidon::node(cur, *sib) }
-    })
+    path.iter().enumerate().fold(
+        leaf,
+        |cur, (level, sib)| {
+            if (index >> level) & 1 == 1 { poseidon::node(*sib, cur) } else { poseidon::node(cur, *sib) }
+        },
+    )
 }
 
 impl BatchWitness {
     /// Decodes a witness and checks its shape (not its truth: see [`Self::statement`]).
     pub fn decode(bytes: &[u8]) -> Result<Self, AdapterError> {
-        let w = Self::deserialize_compressed(bytes)
-            .map_err(|e| AdapterError::InvalidInput(format!("batch witness does not decode: {e}")))?;
+        let w =
+            Self::deserialize_compressed(bytes).map_err(|e| AdapterError::InvalidInput(format!("batch witness does not decode: {e}")))?;
         if w.transfers.len() != TRANSFERS_PER_BATCH {
             return Err(AdapterError::InvalidInput(format!(
                 "a batch holds exactly {TRANSFERS_PER_BATCH} transfers (pad with 0 -> 0, amount 0), got {}",
@@ -117,16 +120,20 @@ impl BatchWitness {
             if root_from_path(t.sender.leaf(), t.from, &t.sender_path) != root {
                 return Err(bad(format!("sender account {} is not in the state", t.from)));
             }
-            let debited = t.sender.balance.checked_sub(t.amount).ok_or_else(|| {
-                bad(format!("overdraft: account {} holds {} and sends {}", t.from, t.sender.balance, t.amount))
-            })?;
+            let debited = t
+                .sender
+                .balance
+                .checked_sub(t.amount)
+                .ok_or_else(|| bad(format!("overdraft: account {} holds {} and sends {}", t.from, t.sender.balance, t.amount)))?;
             root = root_from_path(Account { balance: debited, ..t.sender }.leaf(), t.from, &t.sender_path);
             if root_from_path(t.receiver.leaf(), t.to, &t.receiver_path) != root {
                 return Err(bad(format!("receiver account {} is not in the state", t.to)));
             }
-            let credited = t.receiver.balance.checked_add(t.amount).ok_or_else(|| {
-                bad(format!("balance overflow: account {} would exceed 2^64 - 1", t.to))
-            })?;
+            let credited = t
+                .receiver
+                .balance
+                .checked_add(t.amount)
+                .ok_or_else(|| bad(format!("balance overflow: account {} would exceed 2^64 - 1", t.to)))?;
             root = root_from_path(Account { balance: credited, ..t.receiver }.leaf(), t.to, &t.receiver_path);
             commitment = commit_step(commitment, t.from, t.to, t.amount);
         }

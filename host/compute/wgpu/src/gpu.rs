@@ -84,22 +84,16 @@ impl AdapterSummary {
 
     /// "name (Backend, DeviceType, driver ...)": how errors and logs name the adapter.
     pub fn label(&self) -> String {
-        format!(
-            "{} ({}, {}, driver {} {})",
-            self.name, self.backend, self.device_type, self.driver, self.driver_info
-        )
+        format!("{} ({}, {}, driver {} {})", self.name, self.backend, self.device_type, self.driver, self.driver_info)
     }
 }
 
 /// Every adapter wgpu finds on Vulkan, Metal and DX12, best first (discrete, integrated,
 /// virtual, then CPU rasterisers).
 pub fn adapters() -> Vec<(AdapterSummary, wgpu::Adapter)> {
-    let instance =
-        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
-    let mut found: Vec<_> = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
-        .into_iter()
-        .map(|a| (AdapterSummary::of(&a), a))
-        .collect();
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    let mut found: Vec<_> =
+        pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all())).into_iter().map(|a| (AdapterSummary::of(&a), a)).collect();
     let rank = |s: &AdapterSummary| match s.device_type.as_str() {
         "DiscreteGpu" => 0,
         "IntegratedGpu" => 1,
@@ -124,26 +118,10 @@ impl Kernel {
     /// Name, WGSL source and entry point.
     fn source(self, arith: Arith) -> (&'static str, String, &'static str) {
         match self {
-            Kernel::Ntt => (
-                "ntt",
-                shader::module::<Fr>(arith, false, shader::NTT),
-                "ntt_pass",
-            ),
-            Kernel::Scale => (
-                "scale",
-                shader::module::<Fr>(arith, false, shader::SCALE),
-                "scale",
-            ),
-            Kernel::Accumulate => (
-                "accumulate",
-                shader::module::<Fq>(arith, true, shader::MSM_ACCUMULATE),
-                "accumulate",
-            ),
-            Kernel::Reduce => (
-                "reduce",
-                shader::module::<Fq>(arith, true, shader::MSM_REDUCE),
-                "reduce",
-            ),
+            Kernel::Ntt => ("ntt", shader::module::<Fr>(arith, false, shader::NTT), "ntt_pass"),
+            Kernel::Scale => ("scale", shader::module::<Fr>(arith, false, shader::SCALE), "scale"),
+            Kernel::Accumulate => ("accumulate", shader::module::<Fq>(arith, true, shader::MSM_ACCUMULATE), "accumulate"),
+            Kernel::Reduce => ("reduce", shader::module::<Fq>(arith, true, shader::MSM_REDUCE), "reduce"),
         }
     }
 }
@@ -172,28 +150,17 @@ const WG_ROW: u32 = 32768;
 impl Gpu {
     /// Opens `adapter` (kernels are built on first use). `arith` None picks u64 where the adapter has
     /// `SHADER_INT64`, else u32.
-    pub fn open(
-        summary: AdapterSummary,
-        adapter: &wgpu::Adapter,
-        arith: Option<Arith>,
-    ) -> Result<Self, GpuError> {
+    pub fn open(summary: AdapterSummary, adapter: &wgpu::Adapter, arith: Option<Arith>) -> Result<Self, GpuError> {
         let label = summary.label();
         let arith = match arith {
             Some(Arith::U64) if !summary.shader_int64 => {
-                return Err(GpuError::Unsupported {
-                    adapter: label,
-                    what: "SHADER_INT64 (u64 arithmetic)".into(),
-                });
+                return Err(GpuError::Unsupported { adapter: label, what: "SHADER_INT64 (u64 arithmetic)".into() });
             }
             Some(a) => a,
             None if summary.shader_int64 => Arith::U64,
             None => Arith::U32,
         };
-        let required_features = if arith == Arith::U64 {
-            wgpu::Features::SHADER_INT64
-        } else {
-            wgpu::Features::empty()
-        };
+        let required_features = if arith == Arith::U64 { wgpu::Features::SHADER_INT64 } else { wgpu::Features::empty() };
         // The adapter's own limits, not WebGPU's defaults: native storage bindings are often
         // larger than 128 MiB, and larger bindings mean fewer chunks.
         let limits = adapter.limits();
@@ -203,10 +170,7 @@ impl Gpu {
             required_limits: limits.clone(),
             ..Default::default()
         }))
-        .map_err(|e| GpuError::Device {
-            adapter: label.clone(),
-            what: format!("request_device: {e}"),
-        })?;
+        .map_err(|e| GpuError::Device { adapter: label.clone(), what: format!("request_device: {e}") })?;
         // wgpu panics on errors nobody captured; a kernel call captures its own with error
         // scopes, so anything else is logged rather than taking the node down.
         let log_label = label.clone();
@@ -234,42 +198,29 @@ impl Gpu {
             return Ok(p);
         }
         let (name, src, entry) = kernel.source(self.arith);
-        let built = self.scoped(
-            &format!(
-                "building the {name} kernel ({} arithmetic)",
-                self.arith.name()
-            ),
-            || {
-                let desc = wgpu::ShaderModuleDescriptor {
-                    label: Some(name),
-                    source: wgpu::ShaderSource::Wgsl(src.into()),
-                };
-                // SAFETY: the kernels are ours, not user input, and every index they compute is
-                // bounded by sizes the host checked before the dispatch. Why not wgpu's injected
-                // bounds checks: with them, Mesa 22.3's lavapipe returned wrong bucket sums for
-                // buckets of more than ~300 (u32) or ~600 (u64) points, and right ones without; the
-                // tests `long_bucket_chains_equal_rayon` and
-                // `msm_u32_equals_rayon` hold this. Loop bounding stays on.
-                let module = unsafe {
-                    self.device.create_shader_module_trusted(
-                        desc,
-                        wgpu::ShaderRuntimeChecks {
-                            bounds_checks: false,
-                            ..wgpu::ShaderRuntimeChecks::checked()
-                        },
-                    )
-                };
-                self.device
-                    .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                        label: Some(name),
-                        layout: None,
-                        module: &module,
-                        entry_point: Some(entry),
-                        compilation_options: Default::default(),
-                        cache: None,
-                    })
-            },
-        )?;
+        let built = self.scoped(&format!("building the {name} kernel ({} arithmetic)", self.arith.name()), || {
+            let desc = wgpu::ShaderModuleDescriptor { label: Some(name), source: wgpu::ShaderSource::Wgsl(src.into()) };
+            // SAFETY: the kernels are ours, not user input, and every index they compute is
+            // bounded by sizes the host checked before the dispatch. Why not wgpu's injected
+            // bounds checks: with them, Mesa 22.3's lavapipe returned wrong bucket sums for
+            // buckets of more than ~300 (u32) or ~600 (u64) points, and right ones without; the
+            // tests `long_bucket_chains_equal_rayon` and
+            // `msm_u32_equals_rayon` hold this. Loop bounding stays on.
+            let module = unsafe {
+                self.device.create_shader_module_trusted(
+                    desc,
+                    wgpu::ShaderRuntimeChecks { bounds_checks: false, ..wgpu::ShaderRuntimeChecks::checked() },
+                )
+            };
+            self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(name),
+                layout: None,
+                module: &module,
+                entry_point: Some(entry),
+                compilation_options: Default::default(),
+                cache: None,
+            })
+        })?;
         // Two threads may race to build it; either result is the same pipeline.
         let _ = cell.set(built);
         Ok(cell.get().expect("set above"))
@@ -290,10 +241,7 @@ impl Gpu {
     }
 
     pub(crate) fn device_error(&self, what: impl std::fmt::Display) -> GpuError {
-        GpuError::Device {
-            adapter: self.label(),
-            what: what.to_string(),
-        }
+        GpuError::Device { adapter: self.label(), what: what.to_string() }
     }
 
     /// Refuses a binding over the device's limit before anything is allocated.
@@ -310,9 +258,7 @@ impl Gpu {
 
     /// The largest storage binding the device allows, in bytes.
     pub(crate) fn binding_limit(&self) -> u64 {
-        self.limits
-            .max_storage_buffer_binding_size
-            .min(self.limits.max_buffer_size)
+        self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size)
     }
 
     /// Runs `f` inside an out-of-memory and a validation error scope; their errors become ours.
@@ -323,10 +269,7 @@ impl Gpu {
         let v = pollster::block_on(validation.pop());
         let o = pollster::block_on(oom.pop());
         if let Some(e) = o {
-            return Err(GpuError::OutOfMemory {
-                adapter: self.label(),
-                what: format!("{what}: {e}"),
-            });
+            return Err(GpuError::OutOfMemory { adapter: self.label(), what: format!("{what}: {e}") });
         }
         if let Some(e) = v {
             return Err(self.device_error(format!("{what}: {e}")));
@@ -341,14 +284,11 @@ impl Gpu {
         // unused word.
         let data = if data.is_empty() { &[0u32][..] } else { data };
         self.scoped(what, || {
-            self.device
-                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                    label: Some(what),
-                    contents: bytemuck::cast_slice(data),
-                    usage: wgpu::BufferUsages::STORAGE
-                        | wgpu::BufferUsages::COPY_SRC
-                        | wgpu::BufferUsages::COPY_DST,
-                })
+            self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(what),
+                contents: bytemuck::cast_slice(data),
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+            })
         })
     }
 
@@ -360,9 +300,7 @@ impl Gpu {
             self.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some(what),
                 size: bytes,
-                usage: wgpu::BufferUsages::STORAGE
-                    | wgpu::BufferUsages::COPY_SRC
-                    | wgpu::BufferUsages::COPY_DST,
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
                 mapped_at_creation: false,
             })
         })
@@ -372,28 +310,17 @@ impl Gpu {
     pub(crate) fn params(&self, words: &[u32]) -> wgpu::Buffer {
         let mut padded = words.to_vec();
         padded.resize(words.len().div_ceil(4).max(1) * 4, 0);
-        self.device
-            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("params"),
-                contents: bytemuck::cast_slice(&padded),
-                usage: wgpu::BufferUsages::UNIFORM,
-            })
+        self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("params"),
+            contents: bytemuck::cast_slice(&padded),
+            usage: wgpu::BufferUsages::UNIFORM,
+        })
     }
 
     /// A bind group of `buffers` at bindings 0.. for `pipeline`'s group 0.
-    pub(crate) fn bind(
-        &self,
-        pipeline: &wgpu::ComputePipeline,
-        buffers: &[&wgpu::Buffer],
-    ) -> wgpu::BindGroup {
-        let entries: Vec<_> = buffers
-            .iter()
-            .enumerate()
-            .map(|(i, b)| wgpu::BindGroupEntry {
-                binding: i as u32,
-                resource: b.as_entire_binding(),
-            })
-            .collect();
+    pub(crate) fn bind(&self, pipeline: &wgpu::ComputePipeline, buffers: &[&wgpu::Buffer]) -> wgpu::BindGroup {
+        let entries: Vec<_> =
+            buffers.iter().enumerate().map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32, resource: b.as_entire_binding() }).collect();
         self.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: None,
             layout: &pipeline.get_bind_group_layout(0),
@@ -409,17 +336,11 @@ impl Gpu {
     }
 
     /// Submits `encoder` and waits for the device to finish it.
-    pub(crate) fn submit_and_wait(
-        &self,
-        encoder: wgpu::CommandEncoder,
-    ) -> Result<Duration, GpuError> {
+    pub(crate) fn submit_and_wait(&self, encoder: wgpu::CommandEncoder) -> Result<Duration, GpuError> {
         let start = Instant::now();
         let index = self.queue.submit([encoder.finish()]);
         self.device
-            .poll(wgpu::PollType::Wait {
-                submission_index: Some(index),
-                timeout: None,
-            })
+            .poll(wgpu::PollType::Wait { submission_index: Some(index), timeout: None })
             .map_err(|e| self.device_error(format!("waiting for the queue: {e}")))?;
         Ok(start.elapsed())
     }
@@ -431,11 +352,7 @@ impl Gpu {
     }
 
     /// Copies the first `words` u32s of `src` back to the host.
-    pub(crate) fn download(
-        &self,
-        src: &wgpu::Buffer,
-        words: usize,
-    ) -> Result<(Vec<u32>, Duration), GpuError> {
+    pub(crate) fn download(&self, src: &wgpu::Buffer, words: usize) -> Result<(Vec<u32>, Duration), GpuError> {
         let start = Instant::now();
         let bytes = (words * 4) as u64;
         let staging = self.scoped("readback buffer", || {
@@ -454,16 +371,12 @@ impl Gpu {
         slice.map_async(wgpu::MapMode::Read, move |r| {
             let _ = tx.send(r);
         });
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| self.device_error(format!("mapping the readback: {e}")))?;
+        self.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| self.device_error(format!("mapping the readback: {e}")))?;
         rx.recv()
             .map_err(|_| self.device_error("readback callback dropped"))?
             .map_err(|e| self.device_error(format!("mapping the readback: {e}")))?;
         let out = {
-            let view = slice
-                .get_mapped_range()
-                .map_err(|e| self.device_error(format!("readback view: {e}")))?;
+            let view = slice.get_mapped_range().map_err(|e| self.device_error(format!("readback view: {e}")))?;
             bytemuck::cast_slice::<u8, u32>(&view).to_vec()
         };
         staging.unmap();
@@ -471,12 +384,7 @@ impl Gpu {
     }
 
     /// Records one dispatch of `pipeline` over `groups` workgroups.
-    pub(crate) fn dispatch(
-        encoder: &mut wgpu::CommandEncoder,
-        pipeline: &wgpu::ComputePipeline,
-        bind: &wgpu::BindGroup,
-        groups: u32,
-    ) {
+    pub(crate) fn dispatch(encoder: &mut wgpu::CommandEncoder, pipeline: &wgpu::ComputePipeline, bind: &wgpu::BindGroup, groups: u32) {
         let (x, y, _) = Self::grid(groups);
         let mut pass = encoder.begin_compute_pass(&Default::default());
         pass.set_pipeline(pipeline);

@@ -85,14 +85,11 @@ pub fn open_gpu(options: &WgpuOptions) -> Result<Gpu, GpuError> {
     match pick {
         Some((summary, adapter)) => Gpu::open(summary.clone(), adapter, options.arith),
         None if found.is_empty() => Err(GpuError::NoAdapter(
-            "none found on Vulkan, Metal or DX12 (on Linux without a GPU, install mesa-vulkan-drivers for lavapipe)"
-                .into(),
+            "none found on Vulkan, Metal or DX12 (on Linux without a GPU, install mesa-vulkan-drivers for lavapipe)".into(),
         )),
-        None => Err(GpuError::NoAdapter(format!(
-            "none named like {:?}; found: {}",
-            options.adapter.as_deref().unwrap_or_default(),
-            names()
-        ))),
+        None => {
+            Err(GpuError::NoAdapter(format!("none named like {:?}; found: {}", options.adapter.as_deref().unwrap_or_default(), names())))
+        }
     }
 }
 

@@ -209,15 +209,12 @@ fn projective_from_words(words: &[u32]) -> Vec<G1Projective> {
         }
         Fq::new_unchecked(BigInt(limbs))
     };
-    let xyz: Vec<(Fq, Fq, Fq)> =
-        words.chunks(POINT_WORDS).map(|w| (fq(&w[0..8]), fq(&w[8..16]), fq(&w[16..24]))).collect();
+    let xyz: Vec<(Fq, Fq, Fq)> = words.chunks(POINT_WORDS).map(|w| (fq(&w[0..8]), fq(&w[8..16]), fq(&w[16..24]))).collect();
     let mut inv: Vec<Fq> = xyz.iter().map(|p| p.2).collect();
     ark_ff::batch_inversion(&mut inv);
     xyz.iter()
         .zip(inv)
-        .map(|((x, y, z), zi)| {
-            if z.is_zero() { G1Projective::zero() } else { G1Affine::new_unchecked(*x * zi, *y * zi).into_group() }
-        })
+        .map(|((x, y, z), zi)| if z.is_zero() { G1Projective::zero() } else { G1Affine::new_unchecked(*x * zi, *y * zi).into_group() })
         .collect()
 }
 

@@ -21,11 +21,8 @@ fn gpu(arith: Arith) -> &'static Gpu {
         Arith::U64 => &U64,
     };
     cell.get_or_init(|| {
-        open_gpu(&WgpuOptions {
-            arith: Some(arith),
-            ..Default::default()
-        })
-        .unwrap_or_else(|e| panic!("these tests need a wgpu adapter (lavapipe in CI): {e}"))
+        open_gpu(&WgpuOptions { arith: Some(arith), ..Default::default() })
+            .unwrap_or_else(|e| panic!("these tests need a wgpu adapter (lavapipe in CI): {e}"))
     })
 }
 
@@ -62,24 +59,12 @@ fn msm_inputs(n: usize, seed: u64) -> (Vec<G1Affine>, Vec<Fr>) {
 }
 
 fn check_ntt(arith: Arith, values: &[Fr], offset: Fr) -> Result<(), TestCaseError> {
-    for kind in [
-        NttKind::Forward,
-        NttKind::Inverse,
-        NttKind::CosetForward(offset),
-        NttKind::CosetInverse(offset),
-    ] {
+    for kind in [NttKind::Forward, NttKind::Inverse, NttKind::CosetForward(offset), NttKind::CosetInverse(offset)] {
         let mut want = values.to_vec();
         rayon().ntt(&mut want, kind).unwrap();
         let mut got = values.to_vec();
         gpu(arith).ntt(&mut got, kind).unwrap();
-        prop_assert_eq!(
-            &got,
-            &want,
-            "{:?} {:?} of 2^{}",
-            arith,
-            kind,
-            values.len().trailing_zeros()
-        );
+        prop_assert_eq!(&got, &want, "{:?} {:?} of 2^{}", arith, kind, values.len().trailing_zeros());
     }
     Ok(())
 }
@@ -89,14 +74,7 @@ fn check_msm(arith: Arith, n: usize, start: usize, seed: u64) -> Result<(), Test
     let bases = Bases::new(points);
     let want = rayon().msm_g1(&bases, start, &scalars[..n]).unwrap();
     let (got, _) = gpu(arith).msm_g1(&bases, start, &scalars[..n]).unwrap();
-    prop_assert_eq!(
-        got.into_affine(),
-        want.into_affine(),
-        "{:?} MSM of {} from {}",
-        arith,
-        n,
-        start
-    );
+    prop_assert_eq!(got.into_affine(), want.into_affine(), "{:?} MSM of {} from {}", arith, n, start);
     Ok(())
 }
 
@@ -154,11 +132,7 @@ fn large_msm_equals_rayon_and_keeps_bases_resident() {
 fn msm_u32_equals_rayon() {
     let mut rng = StdRng::seed_from_u64(0x32);
     for _ in 0..6 {
-        let (n, start, seed) = (
-            1 + (rng.next_u64() % 699) as usize,
-            (rng.next_u64() % 9) as usize,
-            rng.next_u64(),
-        );
+        let (n, start, seed) = (1 + (rng.next_u64() % 699) as usize, (rng.next_u64() % 9) as usize, rng.next_u64());
         check_msm(Arith::U32, n, start, seed).unwrap();
     }
     long_bucket_chain(Arith::U32);
@@ -168,17 +142,9 @@ fn msm_u32_equals_rayon() {
 fn all_zero_scalars_and_all_infinity_give_the_identity() {
     let (points, _) = msm_inputs(40, 1);
     let g = gpu(Arith::U64);
-    let (sum, _) = g
-        .msm_g1(&Bases::new(points), 0, &vec![Fr::zero(); 40])
-        .unwrap();
+    let (sum, _) = g.msm_g1(&Bases::new(points), 0, &vec![Fr::zero(); 40]).unwrap();
     assert!(sum.is_zero());
-    let (sum, _) = g
-        .msm_g1(
-            &Bases::new(vec![G1Affine::zero(); 40]),
-            0,
-            &random_fr(40, 2),
-        )
-        .unwrap();
+    let (sum, _) = g.msm_g1(&Bases::new(vec![G1Affine::zero(); 40]), 0, &random_fr(40, 2)).unwrap();
     assert!(sum.is_zero());
 }
 
@@ -211,19 +177,10 @@ fn an_ntt_over_the_binding_limit_is_refused_by_name_and_falls_back_to_rayon() {
 fn backend_validates_input_like_rayon() {
     let backend = WgpuBackend::new(open_gpu(&WgpuOptions::default()).unwrap(), rayon(), 0);
     let mut v = vec![Fr::from(1u64); 8];
-    let err = backend
-        .ntt(&mut v, NttKind::CosetForward(Fr::zero()))
-        .unwrap_err();
-    assert_eq!(
-        err,
-        rayon()
-            .ntt(&mut v.clone(), NttKind::CosetForward(Fr::zero()))
-            .unwrap_err()
-    );
+    let err = backend.ntt(&mut v, NttKind::CosetForward(Fr::zero())).unwrap_err();
+    assert_eq!(err, rayon().ntt(&mut v.clone(), NttKind::CosetForward(Fr::zero())).unwrap_err());
     let (points, scalars) = msm_inputs(8, 2);
-    let err = backend
-        .msm_g1(&Bases::new(points), 4, &scalars)
-        .unwrap_err();
+    let err = backend.msm_g1(&Bases::new(points), 4, &scalars).unwrap_err();
     assert!(err.to_string().contains("overrun"), "{err}");
     // The backend's name says which adapter and arithmetic run the kernels.
     assert!(backend.name().starts_with("wgpu:"), "{}", backend.name());
@@ -231,17 +188,9 @@ fn backend_validates_input_like_rayon() {
 
 #[test]
 fn an_unknown_adapter_name_lists_the_adapters_found() {
-    let err = open_gpu(&WgpuOptions {
-        adapter: Some("no-such-gpu".into()),
-        ..Default::default()
-    })
-    .err()
-    .unwrap();
+    let err = open_gpu(&WgpuOptions { adapter: Some("no-such-gpu".into()), ..Default::default() }).err().unwrap();
     let msg = err.to_string();
-    assert!(
-        msg.contains("no-such-gpu") && msg.contains(&gpu(Arith::U32).summary().name),
-        "{msg}"
-    );
+    assert!(msg.contains("no-such-gpu") && msg.contains(&gpu(Arith::U32).summary().name), "{msg}");
 }
 
 #[test]
@@ -250,10 +199,7 @@ fn backend_msm_uses_the_device_and_matches() {
     let (points, scalars) = msm_inputs(300, 9);
     let bases = Bases::new(points);
     let got: G1Projective = backend.msm_g1(&bases, 0, &scalars).unwrap();
-    assert_eq!(
-        got.into_affine(),
-        rayon().msm_g1(&bases, 0, &scalars).unwrap().into_affine()
-    );
+    assert_eq!(got.into_affine(), rayon().msm_g1(&bases, 0, &scalars).unwrap().into_affine());
 }
 
 /// Scalar one everywhere: all 1000 points land in one bucket, so one invocation adds a chain of
@@ -276,34 +222,14 @@ fn long_bucket_chains_equal_rayon() {
 fn selection_follows_the_choice_and_auto_skips_cpu_rasterisers() {
     use crate::{BackendChoice, adapters, select_backend};
     let options = WgpuOptions::default();
-    assert!(
-        select_backend(BackendChoice::Rayon, 1, &options)
-            .unwrap()
-            .name()
-            .starts_with("rayon")
-    );
-    assert!(
-        select_backend(BackendChoice::Wgpu, 1, &options)
-            .unwrap()
-            .name()
-            .starts_with("wgpu:")
-    );
+    assert!(select_backend(BackendChoice::Rayon, 1, &options).unwrap().name().starts_with("rayon"));
+    assert!(select_backend(BackendChoice::Wgpu, 1, &options).unwrap().name().starts_with("wgpu:"));
     let hardware = adapters().iter().any(|(s, _)| !s.is_cpu());
-    let auto = select_backend(BackendChoice::Auto, 1, &options)
-        .unwrap()
-        .name();
+    let auto = select_backend(BackendChoice::Auto, 1, &options).unwrap().name();
     assert_eq!(auto.starts_with("wgpu:"), hardware, "{auto}");
     // A named adapter is used even when it is a rasteriser.
-    let named = WgpuOptions {
-        adapter: Some(gpu(Arith::U32).summary().name.clone()),
-        ..Default::default()
-    };
-    assert!(
-        select_backend(BackendChoice::Auto, 1, &named)
-            .unwrap()
-            .name()
-            .starts_with("wgpu:")
-    );
+    let named = WgpuOptions { adapter: Some(gpu(Arith::U32).summary().name.clone()), ..Default::default() };
+    assert!(select_backend(BackendChoice::Auto, 1, &named).unwrap().name().starts_with("wgpu:"));
     let err = "gpu".parse::<BackendChoice>().unwrap_err();
     assert!(err.contains("rayon, wgpu or auto"), "{err}");
 }

@@ -18,8 +18,8 @@ wasmtime::component::bindgen!({
 });
 
 pub use exports::prova::adapter::adapter as guest;
-use prova::adapter::{field, keys};
 pub use prova::adapter::types;
+use prova::adapter::{field, keys};
 
 /// The interface name and version a component must export to be an adapter of this version.
 pub const ADAPTER_INTERFACE: &str = "prova:adapter/adapter";
@@ -162,8 +162,8 @@ impl field::Host for HostState {
     }
     fn ntt(&mut self, values: Vec<u64>, kind: field::NttKind, offset: Vec<u64>) -> Res<Vec<u64>, field::KernelError> {
         let run = || -> Result<Vec<u64>, prova_compute::KernelError> {
-            let offset = prova_codec::fr_from_limbs(&offset)
-                .map_err(|e| prova_compute::KernelError::InvalidInput(format!("coset offset: {e}")))?;
+            let offset =
+                prova_codec::fr_from_limbs(&offset).map_err(|e| prova_compute::KernelError::InvalidInput(format!("coset offset: {e}")))?;
             self.kernel_ntt(&values, ntt_kind(kind, offset))
         };
         Ok(run().map_err(Into::into))
