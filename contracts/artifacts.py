@@ -7,7 +7,7 @@ usage: contracts/artifacts.py [--check]     (after `forge build` in contracts/)
 import json, os, sys
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
-CONTRACTS = ["Stake", "RollupManager", "Groth16BatchVerifier", "ProofPool", "ExampleRequester"]
+CONTRACTS = ["Stake", "RollupManager", "Groth16BatchVerifier", "ProofPool", "ExampleRequester", "SimVerifier"]
 
 
 def artifact(name):

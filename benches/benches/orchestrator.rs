@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use prova_node::generator::{self, GeneratorConfig};
 use prova_node::prover::{JobInput, Prover};
-use prova_store::{Sequence, SequenceStatus, Store, TaskId, TaskKind};
+use prova_store::{Identity, Sequence, SequenceStatus, Store, TaskId, TaskKind};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::sync::{mpsc, watch};
@@ -28,13 +28,18 @@ struct Simulated {
     times: HashMap<String, Duration>,
 }
 
+#[async_trait::async_trait]
 impl Prover for Simulated {
-    fn prove(&self, job: &str, _: JobInput, _: &[u8; 20]) -> Result<Vec<u8>, String> {
+    async fn prove(&self, job: &str, _: JobInput, _: [u8; 20]) -> Result<Vec<u8>, String> {
         if let Some(t) = self.times.get(job) {
-            std::thread::sleep(*t);
+            tokio::time::sleep(*t).await;
         }
         Ok(vec![0; 32])
     }
+}
+
+fn identity() -> Identity {
+    Identity { chain_id: 1, genesis: [0; 32], manager: [0; 20], rollup: 1, miner: [0; 20] }
 }
 
 fn env(name: &str, default: u64) -> u64 {
@@ -54,6 +59,7 @@ fn fill(store: &Store, counts: &[u32]) -> Vec<u64> {
                 commitments: vec![[0; 32]; n as usize],
                 seen_block: 0,
                 status: SequenceStatus::Proving,
+                closed_block: None,
             };
             next += n as u64;
             store.add_sequence(&seq, &vec![vec![]; n as usize]).unwrap();
@@ -66,9 +72,10 @@ fn fill(store: &Store, counts: &[u32]) -> Vec<u64> {
 async fn drain(store: Arc<Store>, prover: Simulated, workers: usize, finals: usize) -> Duration {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let (_stop, stop_rx) = watch::channel(false);
+    let (_head_tx, head) = watch::channel(0);
     let cfg = GeneratorConfig { workers, task_timeout: Duration::from_secs(600), max_attempts: 3 };
     let started = Instant::now();
-    let (_handle, _task) = generator::spawn(store, Arc::new(prover), [0; 20], cfg, tx, stop_rx).unwrap();
+    let (_handle, _task) = generator::spawn(store, Arc::new(prover), [0; 20], cfg, tx, head, stop_rx).unwrap();
     for _ in 0..finals {
         rx.recv().await.unwrap();
     }
@@ -92,7 +99,7 @@ async fn main() {
         left -= n;
     }
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(Store::open(&dir.path().join("bench.redb")).unwrap());
+    let store = Arc::new(Store::open(&dir.path().join("bench.redb"), &identity()).unwrap());
     let finals = fill(&store, &counts);
     let mut times = HashMap::new();
     let (mut work, mut longest) = (Duration::ZERO, Duration::ZERO);
@@ -124,7 +131,7 @@ async fn main() {
 
     // 2. Dispatch overhead at `queued` tasks.
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(Store::open(&dir.path().join("queue.redb")).unwrap());
+    let store = Arc::new(Store::open(&dir.path().join("queue.redb"), &identity()).unwrap());
     let fill_started = Instant::now();
     let finals = fill(&store, &vec![1; queued / 2]);
     let fill_time = fill_started.elapsed();

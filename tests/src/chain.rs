@@ -127,17 +127,18 @@ impl AnvilWorld {
 
     /// A miner node for dev account `i` that skips sequences ending at or below `start_batch`.
     pub async fn miner_from(&self, i: usize, workers: usize, start_batch: u64) -> Miner {
-        self.miner_with(self.chain(i).await, &self.store_path(&format!("miner-{i}")), workers, start_batch)
+        self.miner_with(self.chain(i).await, &self.store_path(&format!("miner-{i}")), workers, start_batch).await
     }
 
     /// A miner node over any chain handle (a proxied one, say).
-    pub fn miner_on(&self, chain: Arc<dyn BaseChain>, store: &Path, workers: usize) -> Miner {
-        self.miner_with(chain, store, workers, 0)
+    pub async fn miner_on(&self, chain: Arc<dyn BaseChain>, store: &Path, workers: usize) -> Miner {
+        self.miner_with(chain, store, workers, 0).await
     }
 
-    fn miner_with(&self, chain: Arc<dyn BaseChain>, store: &Path, workers: usize, start_batch: u64) -> Miner {
+    async fn miner_with(&self, chain: Arc<dyn BaseChain>, store: &Path, workers: usize, start_batch: u64) -> Miner {
         let generator = GeneratorConfig { workers, ..GeneratorConfig::default() };
         Miner::start(chain, &self.world, self.plugin.clone(), store, generator, Duration::from_millis(250), start_batch)
+            .await
             .expect("miner starts")
     }
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use prova_runtime::{Limits, Runtime, RuntimeConfig};
 
 pub mod chain;
+pub mod sim;
 
 /// Paths of the components that `build.rs` built.
 pub mod plugins {

@@ -10,7 +10,7 @@ use alloy::rpc::types::anvil::ReorgOptions;
 use prova_chain::contracts::{RevealOutcome, SlashReason, proof_hash};
 use prova_chain::dev::dev_signer;
 use prova_chain::rpc::RpcChain;
-use prova_chain::{B256, BaseChain, ChainError, U256};
+use prova_chain::{B256, BaseChain, RevertKind, U256};
 use prova_node::dev::{self, DevParams, ETH, audit};
 use prova_runtime::Stage;
 use prova_store::{Store, SubmissionState, TaskId, TaskKind};
@@ -66,19 +66,19 @@ async fn three_miners_prove_twenty_sequences_and_are_paid_pro_rata() {
     for s in &posted {
         let f = s.final_new_batch;
         let ws = d.window_state(admin.as_ref(), w.world.rollup, f).await.unwrap();
-        assert_ne!(ws.verifiedAt, 0, "sequence {f} verified");
+        assert!(ws.verified_at.is_some(), "sequence {f} verified");
         let mut in_window = 0;
         for (i, store) in stores.iter().enumerate() {
             let Some(sub) = store.submission(f).unwrap() else { continue };
             match sub.state {
-                SubmissionState::Revealed { late: false, reward } => {
+                SubmissionState::Revealed { late: false, reward_wei } => {
                     // The pro-rata rule: reward x stake / stake committed in the window.
-                    let share = w.params.reward_per_sequence * U256::from(stakes[i] * ETH) / ws.committedStake;
-                    assert_eq!(reward, share.to_string(), "miner {} on sequence {f}", i + 1);
+                    let share = w.params.reward_per_sequence * U256::from(stakes[i] * ETH) / ws.committed_stake;
+                    assert_eq!(U256::from(reward_wei), share, "miner {} on sequence {f}", i + 1);
                     credited[i] += share;
                     in_window += 1;
                 }
-                SubmissionState::Revealed { late: true, reward } => assert_eq!(reward, "0"),
+                SubmissionState::Revealed { late: true, reward_wei } => assert_eq!(reward_wei, 0),
                 SubmissionState::Missed => {}
                 other => panic!("miner {} left sequence {f} as {other:?}", i + 1),
             }
@@ -124,7 +124,7 @@ async fn a_miner_that_copies_proofs_earns_nothing() {
             .await;
     d.submit_proof_hash(copier.as_ref(), rollup, init0, f0, proof_hash(&leaked, copier.sender())).await.expect("the copier may commit");
     let root = B256::from_slice(&w.plugin.verify("leaked", Stage::Final, &leaked).unwrap().new_state_root);
-    w.wait_until_block(d.window_state(admin.as_ref(), rollup, f0).await.unwrap().firstRevealBlock).await;
+    w.wait_until_block(d.window_state(admin.as_ref(), rollup, f0).await.unwrap().first_reveal_block).await;
     let (outcome, _) = d.verify_batches(copier.as_ref(), rollup, init0, f0, root, leaked.into()).await.unwrap();
     assert_eq!(outcome, RevealOutcome::Slashed { reason: SlashReason::InvalidProof, amount: w.params.incorrect_proof_punish });
 
@@ -134,7 +134,7 @@ async fn a_miner_that_copies_proofs_earns_nothing() {
     dev::wait_verified(admin.as_ref(), &w.world, f1, Duration::from_secs(180)).await.unwrap();
     let revealed = honest.store.proof(&TaskId::new(f1, TaskKind::Final)).unwrap().unwrap();
     let e = d.submit_proof_hash(copier.as_ref(), rollup, init1, f1, proof_hash(&revealed, copier.sender())).await.unwrap_err();
-    assert!(matches!(&e, ChainError::Reverted { reason, .. } if reason.starts_with("AlreadyVerified")), "{e}");
+    assert_eq!(e.revert_kind(), Some(RevertKind::AlreadyVerified), "{e}");
 
     dev::wait_settled(&[honest.store.clone()], Duration::from_secs(60)).await.unwrap();
     let store = honest.stop().await.unwrap();
@@ -159,7 +159,7 @@ async fn when_nobody_reveals_within_t2_the_node_recommits_in_the_next_window() {
     // A committer that never reveals opens window 1; our node starts once its commit phase is over.
     d.submit_proof_hash(lazy.as_ref(), rollup, s.init_num_batch, s.final_new_batch, B256::repeat_byte(7)).await.unwrap();
     let first = d.window_state(admin.as_ref(), rollup, s.final_new_batch).await.unwrap();
-    w.wait_until_block(first.lastCommitBlock + 1).await;
+    w.wait_until_block(first.last_commit_block + 1).await;
     let node = w.miner(1, 2).await;
     dev::wait_verified(admin.as_ref(), &w.world, s.final_new_batch, Duration::from_secs(180)).await.unwrap();
     dev::wait_settled(&[node.store.clone()], Duration::from_secs(60)).await.unwrap();
@@ -168,7 +168,7 @@ async fn when_nobody_reveals_within_t2_the_node_recommits_in_the_next_window() {
     let sub = store.submission(s.final_new_batch).unwrap().unwrap();
     assert_eq!(sub.windows, vec![2], "committed in the window after the expired one");
     assert!(matches!(sub.state, SubmissionState::Revealed { late: false, .. }), "{:?}", sub.state);
-    assert!(sub.commit_block.unwrap() > first.deadline, "not before window 1 expired");
+    assert!(sub.commit_block.unwrap() > first.deadline.unwrap(), "not before window 1 expired");
     // The lazy committer is slashable; the node is not.
     let taken = d.slash_unrevealed(admin.as_ref(), rollup, s.final_new_batch, 1, lazy.sender()).await.unwrap();
     assert_eq!(taken, w.params.no_proof_punish);
@@ -217,7 +217,7 @@ async fn an_rpc_outage_of_30_s_and_a_2_block_reorg_lose_nothing() {
     let proxy = Proxy::start(w.anvil.port()).await;
     let outbox = w.dir.path().join("proxied-outbox.redb");
     let chain = Arc::new(RpcChain::connect(&proxy.url, dev_signer(1), &outbox, rpc_config()).await.unwrap());
-    let node = w.miner_on(chain, &w.store_path("proxied"), 2);
+    let node = w.miner_on(chain, &w.store_path("proxied"), 2).await;
     let admin = w.chain(ADMIN).await;
 
     // Outage: the node has committed and must reveal; the RPC is gone for 30 s (30 blocks).

@@ -30,3 +30,8 @@ sol!(
     ExampleRequester,
     "artifacts/ExampleRequester.json"
 );
+sol!(
+    #[derive(Debug)]
+    SimVerifier,
+    "artifacts/SimVerifier.json"
+);

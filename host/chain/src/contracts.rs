@@ -9,7 +9,7 @@ use crate::bindings::{ExampleRequester, Groth16BatchVerifier, ProofPool, RollupM
 use crate::{BaseChain, ChainError, Receipt, TxRequest};
 
 pub use crate::bindings::ProofPool::Quote;
-pub use crate::bindings::RollupManager::{RollupParams, WindowState};
+pub use crate::bindings::RollupManager::RollupParams;
 
 /// Where the contracts live.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -29,21 +29,113 @@ pub enum RevealOutcome {
     Slashed { reason: SlashReason, amount: U256 },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Why a commitment was slashed (the contract's `SlashReason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum SlashReason {
     HashMismatch,
     InvalidProof,
     NoReveal,
 }
 
-impl From<u8> for SlashReason {
-    fn from(v: u8) -> Self {
-        match v {
+impl TryFrom<u8> for SlashReason {
+    type Error = ChainError;
+    fn try_from(v: u8) -> Result<Self, ChainError> {
+        Ok(match v {
             0 => Self::HashMismatch,
             1 => Self::InvalidProof,
-            _ => Self::NoReveal,
-        }
+            2 => Self::NoReveal,
+            _ => return Err(undecodable("SlashReason", v)),
+        })
     }
+}
+
+fn undecodable(what: &str, v: u8) -> ChainError {
+    ChainError::Decode { purpose: what.to_string(), message: format!("unknown {what} {v}: the contract is newer than this build") }
+}
+
+/// Where a miner's commitment stands (the contract's `Status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum CommitmentStatus {
+    /// No commitment by this miner in this window.
+    None,
+    /// Committed, not revealed yet.
+    Committed,
+    /// Revealed and accepted.
+    Proved,
+    /// Slashed (a bad reveal, or no reveal in time).
+    Slashed,
+}
+
+impl TryFrom<u8> for CommitmentStatus {
+    type Error = ChainError;
+    fn try_from(v: u8) -> Result<Self, ChainError> {
+        Ok(match v {
+            0 => Self::None,
+            1 => Self::Committed,
+            2 => Self::Proved,
+            3 => Self::Slashed,
+            _ => return Err(undecodable("commitment status", v)),
+        })
+    }
+}
+
+/// A miner's commitment in one window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Commitment {
+    pub proof_hash: B256,
+    /// The miner's stake when it committed (its share of the reward is pro rata to it).
+    pub stake: U256,
+    pub committed_at: u64,
+    pub status: CommitmentStatus,
+}
+
+/// The hash window of a sequence, as the contract reports it (absolute block numbers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WindowState {
+    /// The current (or last) window, counted from 1; 0 = never opened.
+    pub window: u64,
+    /// First block of the window; 0 = none open.
+    pub start: u64,
+    /// Last block that accepts a commitment (`start + T1 - 1`).
+    pub last_commit_block: u64,
+    /// First block that accepts a reveal (`start + T1`).
+    pub first_reveal_block: u64,
+    /// Last block of an in-window reveal; `None` while the previous sequence is unverified (the
+    /// deadline waits for it, so nobody is slashed for a delay that was not theirs).
+    pub deadline: Option<u64>,
+    /// Block of the first valid proof; `None` while unverified.
+    pub verified_at: Option<u64>,
+    pub previous_verified: bool,
+    pub committed_stake: U256,
+}
+
+impl WindowState {
+    /// Whether a commitment included in block `block` opens a new window: none is open, or the
+    /// open one expired with nobody proving.
+    pub fn opens_at(&self, block: u64) -> bool {
+        self.start == 0 || self.deadline.is_some_and(|d| block > d)
+    }
+
+    /// Whether a commitment included in block `block` joins the open window.
+    pub fn joins_at(&self, block: u64) -> bool {
+        self.start != 0 && block <= self.last_commit_block
+    }
+
+    /// Whether a reveal included in block `block` is too early for this window.
+    pub fn too_early_at(&self, block: u64) -> bool {
+        block < self.first_reveal_block || !self.previous_verified
+    }
+}
+
+/// The rollup's state on chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RollupState {
+    pub last_sequenced_batch: u64,
+    pub last_verified_batch: u64,
+    pub state_root: B256,
+    pub reward_pool: U256,
+    pub reward_per_sequence: U256,
+    pub min_stake: U256,
 }
 
 /// A sequence as posted by the sequencer.
@@ -194,8 +286,8 @@ impl Deployment {
             return Ok((RevealOutcome::Accepted { late: e.late, reward: e.reward, consolidated }, r.block.number));
         }
         event::<RollupManager::ProofSlashed>(&r, self.manager)
-            .map(|e| (RevealOutcome::Slashed { reason: e.reason.into(), amount: e.amount }, r.block.number))
-            .ok_or_else(|| ChainError::Decode { purpose: "reveal".into(), message: "neither ProofAccepted nor ProofSlashed".into() })
+            .map(|e| Ok((RevealOutcome::Slashed { reason: e.reason.try_into()?, amount: e.amount }, r.block.number)))
+            .ok_or_else(|| ChainError::Decode { purpose: "reveal".into(), message: "neither ProofAccepted nor ProofSlashed".into() })?
     }
 
     pub async fn slash_unrevealed(
@@ -218,10 +310,21 @@ impl Deployment {
     }
 
     pub async fn window_state(&self, chain: &dyn BaseChain, rollup: u32, final_batch: u64) -> Result<WindowState, ChainError> {
-        view(chain, self.manager, RollupManager::windowStateCall { rollupId: rollup, finalNewBatch: final_batch }).await
+        let w = view(chain, self.manager, RollupManager::windowStateCall { rollupId: rollup, finalNewBatch: final_batch }).await?;
+        Ok(WindowState {
+            window: w.window,
+            start: w.start,
+            last_commit_block: w.lastCommitBlock,
+            first_reveal_block: w.firstRevealBlock,
+            // The contract says "no deadline yet" with type(uint64).max (and 0 before a window).
+            deadline: (w.start != 0 && w.deadline != u64::MAX).then_some(w.deadline),
+            verified_at: (w.verifiedAt != 0).then_some(w.verifiedAt),
+            previous_verified: w.previousVerified,
+            committed_stake: w.committedStake,
+        })
     }
 
-    /// The commitment `miner` made in `window`, with its status (0 none, 1 committed, 2 proved, 3 slashed).
+    /// The commitment `miner` made in `window` (status `None` if it made none).
     pub async fn commitment(
         &self,
         chain: &dyn BaseChain,
@@ -229,8 +332,37 @@ impl Deployment {
         final_batch: u64,
         window: u64,
         miner: Address,
-    ) -> Result<RollupManager::Commitment, ChainError> {
-        view(chain, self.manager, RollupManager::commitmentOfCall { rollupId: rollup, finalNewBatch: final_batch, window, miner }).await
+    ) -> Result<Commitment, ChainError> {
+        let c = view(chain, self.manager, RollupManager::commitmentOfCall { rollupId: rollup, finalNewBatch: final_batch, window, miner })
+            .await?;
+        Ok(Commitment { proof_hash: c.proofHash, stake: c.stake, committed_at: c.committedAt, status: c.status.try_into()? })
+    }
+
+    /// How `miner`'s commitment in `window` was settled, read from the reveal's or the slash's
+    /// event in blocks `from..=head`: what a node that crashed after its reveal left out.
+    pub async fn settlement(
+        &self,
+        chain: &dyn BaseChain,
+        rollup: u32,
+        final_batch: u64,
+        window: u64,
+        miner: Address,
+        from: u64,
+    ) -> Result<Option<RevealOutcome>, ChainError> {
+        let head = chain.head().await?.number;
+        for l in chain.logs(self.manager, from, head).await? {
+            if let Ok(e) = RollupManager::ProofAccepted::decode_log(&l)
+                && (e.rollupId, e.finalNewBatch, e.miner, e.window) == (rollup, final_batch, miner, window)
+            {
+                return Ok(Some(RevealOutcome::Accepted { late: e.late, reward: e.reward, consolidated: false }));
+            }
+            if let Ok(e) = RollupManager::ProofSlashed::decode_log(&l)
+                && (e.rollupId, e.finalNewBatch, e.miner, e.window) == (rollup, final_batch, miner, window)
+            {
+                return Ok(Some(RevealOutcome::Slashed { reason: e.reason.try_into()?, amount: e.amount }));
+            }
+        }
+        Ok(None)
     }
 
     /// The block the rollup was registered in: where a new node starts reading its history.
@@ -249,10 +381,16 @@ impl Deployment {
             .collect())
     }
 
-    /// (last sequenced batch, last verified batch, state root, reward pool).
-    pub async fn rollup_state(&self, chain: &dyn BaseChain, rollup: u32) -> Result<(u64, u64, B256, U256), ChainError> {
+    pub async fn rollup_state(&self, chain: &dyn BaseChain, rollup: u32) -> Result<RollupState, ChainError> {
         let r = view(chain, self.manager, RollupManager::rollupStateCall { rollupId: rollup }).await?;
-        Ok((r.lastSequencedBatch, r.lastVerifiedBatch, r.stateRoot, r.rewardPool))
+        Ok(RollupState {
+            last_sequenced_batch: r.lastSequencedBatch,
+            last_verified_batch: r.lastVerifiedBatch,
+            state_root: r.stateRoot,
+            reward_pool: r.rewardPool,
+            reward_per_sequence: r.rewardPerSequence,
+            min_stake: r.minStake,
+        })
     }
 
     // ---- the proof pool

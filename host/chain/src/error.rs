@@ -1,6 +1,6 @@
 //! Errors of the chain layer, with contract reverts decoded by name.
 
-use alloy::primitives::{B256, Bytes};
+use alloy::primitives::{B256, Bytes, U256};
 use alloy::sol_types::SolInterface;
 
 use crate::bindings::{ProofPool, RollupManager, Stake};
@@ -42,6 +42,67 @@ impl ChainError {
         match self {
             Self::Reverted { reason, .. } => Some(reason),
             _ => None,
+        }
+    }
+
+    /// What the node acts on in a revert, decoded from the ABI error selector; `None` if this
+    /// is no revert.
+    pub fn revert_kind(&self) -> Option<RevertKind> {
+        match self {
+            Self::Reverted { data, .. } => Some(RevertKind::decode(data)),
+            _ => None,
+        }
+    }
+}
+
+/// The reverts of the rollup manager that the node decides on, decoded from their selectors.
+/// Everything else is [`RevertKind::Other`]: the node retries it on a later block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RevertKind {
+    /// A reveal before the window's first reveal block.
+    TooEarly { first_reveal_block: u64 },
+    /// A reveal after the deadline while nobody proved: the window expired.
+    TooLate { deadline: u64 },
+    /// Our last commitment is from an older window than the current one.
+    CommitmentFromOlderWindow { committed: u64, current: u64 },
+    /// A reveal while the previous sequence is unverified.
+    PreviousSequenceNotVerified,
+    /// The sequence is verified already: a commit is pointless.
+    AlreadyVerified,
+    /// We committed in this window already.
+    AlreadyCommitted { window: u64 },
+    /// The commit phase of the open window is over.
+    CommitWindowClosed { last_commit_block: u64 },
+    /// The miner's stake is below the rollup's minimum.
+    StakeTooLow { stake: U256, min_stake: U256 },
+    /// No commitment of ours to reveal.
+    NoCommitment,
+    /// Our commitment was settled already (revealed or slashed).
+    AlreadySettled,
+    /// The sequence is not on chain (a reorg removed it, or it never was).
+    UnknownSequence,
+    /// Anything else, described.
+    Other(String),
+}
+
+impl RevertKind {
+    pub fn decode(data: &[u8]) -> Self {
+        use RollupManager::RollupManagerErrors as E;
+        match E::abi_decode(data) {
+            Ok(E::TooEarly(e)) => Self::TooEarly { first_reveal_block: e.firstRevealBlock },
+            Ok(E::TooLate(e)) => Self::TooLate { deadline: e.deadline },
+            Ok(E::CommitmentFromOlderWindow(e)) => {
+                Self::CommitmentFromOlderWindow { committed: e.committedWindow, current: e.currentWindow }
+            }
+            Ok(E::PreviousSequenceNotVerified(_)) => Self::PreviousSequenceNotVerified,
+            Ok(E::AlreadyVerified(_)) => Self::AlreadyVerified,
+            Ok(E::AlreadyCommitted(e)) => Self::AlreadyCommitted { window: e.window },
+            Ok(E::CommitWindowClosed(e)) => Self::CommitWindowClosed { last_commit_block: e.lastCommitBlock },
+            Ok(E::StakeTooLow(e)) => Self::StakeTooLow { stake: e.stake, min_stake: e.minStake },
+            Ok(E::NoCommitment(_)) => Self::NoCommitment,
+            Ok(E::AlreadySettled(_)) => Self::AlreadySettled,
+            Ok(E::UnknownSequence(_)) => Self::UnknownSequence,
+            _ => Self::Other(describe_revert(data)),
         }
     }
 }

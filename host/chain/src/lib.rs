@@ -19,11 +19,12 @@ pub mod embedded;
 mod error;
 pub mod outbox;
 pub mod rpc;
+pub mod sim;
 pub mod watcher;
 
 pub use alloy::primitives::{Address, B256, Bytes, U256};
 pub use alloy::signers::local::PrivateKeySigner;
-pub use error::{ChainError, describe_revert};
+pub use error::{ChainError, RevertKind, describe_revert};
 
 use alloy::primitives::Log;
 use async_trait::async_trait;

@@ -65,6 +65,14 @@ impl Outbox {
         w.commit().map_err(|e| self.err(e))
     }
 
+    /// The transaction stored at `nonce`, if any.
+    pub fn get(&self, nonce: u64) -> Result<Option<OutboxTx>, ChainError> {
+        let r = self.db.begin_read().map_err(|e| self.err(e))?;
+        let t = r.open_table(TXS).map_err(|e| self.err(e))?;
+        let Some(v) = t.get(nonce).map_err(|e| self.err(e))? else { return Ok(None) };
+        serde_json::from_slice(v.value()).map(Some).map_err(|e| self.err(format!("entry at nonce {nonce} is unreadable: {e}")))
+    }
+
     /// Every stored transaction, lowest nonce first.
     pub fn all(&self) -> Result<Vec<OutboxTx>, ChainError> {
         let r = self.db.begin_read().map_err(|e| self.err(e))?;
@@ -114,6 +122,8 @@ mod tests {
         let all = o.all().unwrap();
         assert_eq!(all.iter().map(|t| t.nonce).collect::<Vec<_>>(), vec![5, 7]);
         assert_eq!(all[1].max_fee_per_gas, 3);
+        assert_eq!(o.get(7).unwrap().map(|t| t.max_fee_per_gas), Some(3));
+        assert_eq!(o.get(6).unwrap(), None);
         o.remove(5).unwrap();
         assert_eq!(o.all().unwrap().len(), 1);
     }

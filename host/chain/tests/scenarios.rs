@@ -13,7 +13,7 @@ use alloy::providers::ext::AnvilApi;
 use alloy::rpc::types::anvil::ReorgOptions;
 use alloy::signers::SignerSync;
 use prova_chain::bindings::{ExampleRequester, ProofPool};
-use prova_chain::contracts::{Deployment, RevealOutcome, RollupParams, SlashReason, proof_hash, publish_statement};
+use prova_chain::contracts::{CommitmentStatus, Deployment, RevealOutcome, RollupParams, SlashReason, proof_hash, publish_statement};
 use prova_chain::embedded::EmbeddedChain;
 use prova_chain::rpc::{RpcChain, RpcConfig};
 use prova_chain::{BaseChain, ChainError};
@@ -232,18 +232,19 @@ async fn reveal_too_early_in_window_and_too_late(w: World) {
     w.sequence(0).await;
     w.commit(0, 0).await;
     let win = w.window(0).await;
-    assert_eq!((win.firstRevealBlock - win.start, win.deadline - win.firstRevealBlock), (T1, T2), "windows read from chain");
+    assert_eq!((win.first_reveal_block - win.start, win.deadline.unwrap() - win.first_reveal_block), (T1, T2), "windows read from chain");
     reverted_with(w.reveal(0, 0).await, "TooEarly");
-    w.mine_until_next_is(win.firstRevealBlock).await;
+    w.mine_until_next_is(win.first_reveal_block).await;
     let out = w.reveal(0, 0).await.expect("reveal in window");
     assert_eq!(out, RevealOutcome::Accepted { late: false, reward: U256::from(ETH), consolidated: true });
-    let (_, last_verified, root, _) = w.d.rollup_state(w.admin.as_ref(), w.rollup).await.unwrap();
+    let st = w.d.rollup_state(w.admin.as_ref(), w.rollup).await.unwrap();
+    let (last_verified, root) = (st.last_verified_batch, st.state_root);
     assert_eq!((last_verified, root), (1, w.v.sequences[0].new_state_root));
 
     w.sequence(1).await;
     w.commit(1, 0).await;
     let win = w.window(1).await;
-    w.mine_until_next_is(win.deadline + 1).await;
+    w.mine_until_next_is(win.deadline.unwrap() + 1).await;
     reverted_with(w.reveal(1, 0).await, "TooLate");
 }
 
@@ -251,7 +252,7 @@ async fn two_miners_are_paid_pro_rata_to_stake(w: World) {
     w.sequence(0).await;
     w.commit(0, 0).await; // 1 ETH staked
     w.commit(0, 1).await; // 3 ETH staked
-    w.mine_until_next_is(w.window(0).await.firstRevealBlock).await;
+    w.mine_until_next_is(w.window(0).await.first_reveal_block).await;
     assert!(matches!(w.reveal(0, 1).await.unwrap(), RevealOutcome::Accepted { consolidated: true, .. }));
     assert!(matches!(w.reveal(0, 0).await.unwrap(), RevealOutcome::Accepted { consolidated: false, .. }));
     assert_eq!(w.rewards(0).await, U256::from(ETH / 4));
@@ -263,11 +264,11 @@ async fn unrevealed_commitment_is_slashed_also_when_another_miner_proved(w: Worl
     w.commit(0, 0).await;
     w.commit(0, 1).await;
     let win = w.window(0).await;
-    w.mine_until_next_is(win.firstRevealBlock).await;
+    w.mine_until_next_is(win.first_reveal_block).await;
     w.reveal(0, 0).await.unwrap();
     let miner1 = w.miners[1].sender();
     reverted_with(w.d.slash_unrevealed(w.admin.as_ref(), w.rollup, 1, 1, miner1).await, "WindowStillOpen");
-    w.mine_until_next_is(win.deadline + 1).await;
+    w.mine_until_next_is(win.deadline.unwrap() + 1).await;
     let taken = w.d.slash_unrevealed(w.admin.as_ref(), w.rollup, 1, 1, miner1).await.unwrap();
     assert_eq!(taken, U256::from(3 * ETH / 10));
     assert_eq!(w.stake(1).await, U256::from(3 * ETH - 3 * ETH / 10));
@@ -281,7 +282,7 @@ async fn bad_proof_and_mismatched_hash_are_slashed_without_revert(w: World) {
     let bad = Bytes::from(bad);
     w.commit_hash(0, 0, proof_hash(&bad, w.miners[0].sender())).await.unwrap();
     w.commit_hash(0, 1, keccak256("not the proof")).await.unwrap();
-    w.mine_until_next_is(w.window(0).await.firstRevealBlock).await;
+    w.mine_until_next_is(w.window(0).await.first_reveal_block).await;
     assert_eq!(
         w.reveal_proof(0, 0, bad).await.unwrap(),
         RevealOutcome::Slashed { reason: SlashReason::InvalidProof, amount: U256::from(ETH / 2) }
@@ -289,7 +290,7 @@ async fn bad_proof_and_mismatched_hash_are_slashed_without_revert(w: World) {
     assert_eq!(w.reveal(0, 1).await.unwrap(), RevealOutcome::Slashed { reason: SlashReason::HashMismatch, amount: U256::from(ETH / 2) });
     assert_eq!(w.stake(0).await, U256::from(ETH / 2));
     assert_eq!(w.stake(1).await, U256::from(3 * ETH - ETH / 2));
-    let (_, last_verified, _, _) = w.d.rollup_state(w.admin.as_ref(), w.rollup).await.unwrap();
+    let last_verified = w.d.rollup_state(w.admin.as_ref(), w.rollup).await.unwrap().last_verified_batch;
     assert_eq!(last_verified, 0, "nothing verified");
 }
 
@@ -312,7 +313,7 @@ async fn one_sequence_per_block(w: World) {
     assert!(a.is_ok(), "first sequence of the block: {a:?}");
     reverted_with(b, "OneSequencePerBlock");
     w.sequence(1).await;
-    let (last_sequenced, ..) = w.d.rollup_state(w.admin.as_ref(), w.rollup).await.unwrap();
+    let last_sequenced = w.d.rollup_state(w.admin.as_ref(), w.rollup).await.unwrap().last_sequenced_batch;
     assert_eq!(last_sequenced, 3, "the refused sequence goes through in the next block");
 }
 
@@ -385,7 +386,7 @@ async fn gas_of_commit_and_reveal(w: World) {
         let (init, fin) = w.bounds[s];
         let h = proof_hash(&w.v.sequences[s].proofs[0], w.miners[0].sender());
         let (commit, _) = w.d.submit_proof_hash(w.miners[0].as_ref(), w.rollup, init, fin, h).await.unwrap();
-        w.mine_until_next_is(w.window(s).await.firstRevealBlock).await;
+        w.mine_until_next_is(w.window(s).await.first_reveal_block).await;
         let call = prova_chain::bindings::RollupManager::verifyBatchesCall {
             rollupId: w.rollup,
             initNumBatch: init,
@@ -415,13 +416,13 @@ async fn anvil_reorg_drops_a_commit_and_the_outbox_rebroadcasts_it() {
     w.sequence(0).await;
     w.commit(0, 0).await;
     let miner = w.miners[0].sender();
-    assert_eq!(status(&w, miner).await, 1, "committed");
+    assert_eq!(status(&w, miner).await, CommitmentStatus::Committed, "committed");
     w.admin_rpc().provider().anvil_reorg(ReorgOptions { depth: 1, tx_block_pairs: vec![] }).await.unwrap();
-    assert_eq!(status(&w, miner).await, 0, "the reorg dropped the commit");
+    assert_eq!(status(&w, miner).await, CommitmentStatus::None, "the reorg dropped the commit");
     let resent = w.rpc(1).reconcile().await.unwrap();
     assert_eq!(resent.len(), 1, "one transaction rebroadcast");
     for _ in 0..100 {
-        if status(&w, miner).await == 1 {
+        if status(&w, miner).await == CommitmentStatus::Committed {
             return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -429,6 +430,6 @@ async fn anvil_reorg_drops_a_commit_and_the_outbox_rebroadcasts_it() {
     panic!("the rebroadcast commit was not mined");
 }
 
-async fn status(w: &World, miner: Address) -> u8 {
+async fn status(w: &World, miner: Address) -> CommitmentStatus {
     w.d.commitment(w.admin.as_ref(), w.rollup, 1, 1, miner).await.unwrap().status
 }

@@ -18,8 +18,8 @@ use tracing::info;
 
 use crate::NodeError;
 use crate::generator::GeneratorConfig;
-use crate::node::NodeParams;
-use crate::prover::PluginProver;
+use crate::node::{DEFAULT_RETENTION_BLOCKS, NodeParams, identity};
+use crate::prover::{PluginChecker, PluginProver};
 
 pub const ETH: u128 = 1_000_000_000_000_000_000;
 /// The embedded chain's id (anvil's is 31337; a different one keeps signatures apart).
@@ -171,7 +171,7 @@ pub struct Miner {
 impl Miner {
     /// Starts a node for `chain`'s sender with its own store at `store_path`, skipping
     /// sequences that end at or below `start_batch`.
-    pub fn start(
+    pub async fn start(
         chain: Arc<dyn BaseChain>,
         world: &DevRollup,
         plugin: Arc<Plugin>,
@@ -180,7 +180,7 @@ impl Miner {
         poll: Duration,
         start_batch: u64,
     ) -> Result<Self, NodeError> {
-        let store = Arc::new(Store::open(store_path)?);
+        let store = Arc::new(Store::open(store_path, &identity(chain.as_ref(), &world.deployment, world.rollup).await?)?);
         let (stop, rx) = watch::channel(false);
         let params = NodeParams {
             chain,
@@ -188,10 +188,11 @@ impl Miner {
             rollup: world.rollup,
             store: store.clone(),
             prover: Arc::new(PluginProver(plugin.clone())),
-            plugin,
+            checker: Arc::new(PluginChecker(plugin)),
             generator,
             start_batch,
             poll,
+            retention_blocks: DEFAULT_RETENTION_BLOCKS,
         };
         let task = tokio::spawn(crate::node::run(params, rx));
         Ok(Self { store, stop, task })
@@ -214,6 +215,10 @@ pub struct Audit {
     pub missed: Vec<u64>,
     /// Slashed submissions: must stay empty for an honest miner.
     pub slashed: Vec<u64>,
+    /// Proofs that failed the local check after their commit: never revealed.
+    pub rejected: Vec<u64>,
+    /// Commitments made for data a reorg replaced: never revealed.
+    pub abandoned: Vec<u64>,
     /// Committed (or committing, revealing) and not settled: a commitment at risk.
     pub open: Vec<u64>,
     /// Sum of the rewards the reveals were credited, in wei.
@@ -224,12 +229,14 @@ pub fn audit(store: &Store) -> Result<Audit, NodeError> {
     let mut a = Audit::default();
     for s in store.submissions()? {
         match &s.state {
-            SubmissionState::Revealed { reward, .. } => {
+            SubmissionState::Revealed { reward_wei, .. } => {
                 a.revealed.push(s.final_batch);
-                a.rewards += reward.parse::<U256>().unwrap_or_default();
+                a.rewards += U256::from(*reward_wei);
             }
             SubmissionState::Missed => a.missed.push(s.final_batch),
             SubmissionState::Slashed { .. } => a.slashed.push(s.final_batch),
+            SubmissionState::Rejected { .. } => a.rejected.push(s.final_batch),
+            SubmissionState::Abandoned => a.abandoned.push(s.final_batch),
             _ => a.open.push(s.final_batch),
         }
     }
@@ -240,7 +247,7 @@ pub fn audit(store: &Store) -> Result<Audit, NodeError> {
 pub async fn wait_verified(chain: &dyn BaseChain, world: &DevRollup, final_batch: u64, timeout: Duration) -> Result<(), NodeError> {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
-        let (_, verified, _, _) = world.deployment.rollup_state(chain, world.rollup).await?;
+        let verified = world.deployment.rollup_state(chain, world.rollup).await?.last_verified_batch;
         if verified >= final_batch {
             return Ok(());
         }

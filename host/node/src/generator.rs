@@ -15,11 +15,12 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use prova_store::{SequenceStatus, Store, TaskId, TaskKind, TaskState};
 use tokio::sync::{mpsc, watch};
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
+use tokio::time::Instant;
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use crate::prover::{JobInput, Prover};
@@ -48,8 +49,11 @@ impl Default for GeneratorConfig {
 enum Event {
     /// A sequence was stored: schedule its tasks.
     Sequence(u64),
-    /// Nobody needs this sequence's proof any more: stop working on it.
+    /// Nobody needs this sequence's proof any more (the caller closed it in the store): stop
+    /// working on it.
     Forget(u64),
+    /// Its final proof was rejected and its final task is pending again: prove it again.
+    Reprove(u64),
     Done {
         worker: usize,
         id: TaskId,
@@ -70,8 +74,15 @@ impl GeneratorHandle {
         let _ = self.tx.send(Event::Sequence(final_batch));
     }
 
+    /// Stops work on a sequence the caller has closed in the store.
     pub fn forget(&self, final_batch: u64) {
         let _ = self.tx.send(Event::Forget(final_batch));
+    }
+
+    /// Proves a sequence's final task again, after [`Store::reject_final`] sent it back to
+    /// pending.
+    pub fn reprove(&self, final_batch: u64) {
+        let _ = self.tx.send(Event::Reprove(final_batch));
     }
 }
 
@@ -84,7 +95,7 @@ fn ready_key(id: &TaskId) -> Ready {
         TaskKind::Aggregate => 1,
         TaskKind::Batch(_) => 2,
     };
-    (rank, id.sequence(), id.clone())
+    (rank, id.sequence(), *id)
 }
 
 struct Running {
@@ -111,19 +122,25 @@ struct Generator {
     batches_left: HashMap<u64, u32>,
     /// Sequences that are no longer wanted.
     forgotten: HashSet<u64>,
+    /// Attempts (task, worker, attempt) whose result is void: their sequence was forgotten or
+    /// its data replaced while they ran. Their worker is busy until they return.
+    void: HashSet<(TaskId, usize, u32)>,
     workers: Vec<mpsc::UnboundedSender<Job>>,
     finals: mpsc::UnboundedSender<u64>,
+    /// The chain head the node saw last (recorded when a sequence closes).
+    head: watch::Receiver<u64>,
 }
 
 /// Starts the generator and its workers. Final proofs are announced on `finals` (by final
 /// batch) once stored. On `shutdown` it stops dispatching, lets running jobs finish and store
-/// their proofs, and returns.
+/// their proofs, and returns. The workers belong to the returned task: aborting it aborts them.
 pub fn spawn(
     store: Arc<Store>,
     prover: Arc<dyn Prover>,
     miner: [u8; 20],
     cfg: GeneratorConfig,
     finals: mpsc::UnboundedSender<u64>,
+    head: watch::Receiver<u64>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(GeneratorHandle, JoinHandle<Result<(), NodeError>>), NodeError> {
     let (tx, mut rx) = mpsc::unbounded_channel();
@@ -132,11 +149,12 @@ pub fn spawn(
     if requeued > 0 {
         info!(requeued, "jobs interrupted by the last stop are pending again");
     }
+    let mut pool = JoinSet::new();
     let mut workers = vec![];
     for w in 0..cfg.workers.max(1) {
         let (jtx, jrx) = mpsc::unbounded_channel();
         workers.push(jtx);
-        tokio::spawn(worker(w, jrx, tx.clone(), store.clone(), prover.clone(), miner));
+        pool.spawn(worker(w, jrx, tx.clone(), store.clone(), prover.clone(), miner));
     }
     let mut g = Generator {
         idle: (0..workers.len()).collect(),
@@ -147,25 +165,30 @@ pub fn spawn(
         avoid: HashMap::new(),
         batches_left: HashMap::new(),
         forgotten: HashSet::new(),
+        void: HashSet::new(),
         workers,
         finals,
+        head,
     };
     g.load()?;
     let task = tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_millis(200));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Owned here, so that the workers live and die with this task.
+        let _pool = pool;
         loop {
             if *shutdown.borrow() {
                 break;
             }
             g.dispatch()?;
+            // Wake at the earliest job deadline; with nothing running, only an event wakes it.
+            let next_deadline = g.running.values().map(|r| r.deadline).min();
             tokio::select! {
+                biased;
+                _ = shutdown.changed() => {}
                 ev = rx.recv() => match ev {
                     Some(ev) => g.handle(ev)?,
                     None => break,
                 },
-                _ = tick.tick() => g.expire()?,
-                _ = shutdown.changed() => {}
+                _ = sleep_until_some(next_deadline) => g.expire()?,
             }
         }
         // Let running jobs finish so their proofs are stored; what does not finish is requeued
@@ -186,16 +209,21 @@ pub fn spawn(
     Ok((handle, task))
 }
 
+async fn sleep_until_some(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
 impl Generator {
-    /// Rebuilds the schedule from the store.
+    /// Rebuilds the schedule from the store: the tasks of the sequences still being proved.
     fn load(&mut self) -> Result<(), NodeError> {
-        let tasks = self.store.tasks()?;
-        let mut by_seq: HashMap<u64, Vec<_>> = HashMap::new();
-        for t in tasks {
-            by_seq.entry(t.id.sequence()).or_default().push(t);
-        }
-        for (seq, tasks) in by_seq {
-            self.schedule(seq, &tasks);
+        for seq in self.store.open_sequences()? {
+            if seq.status == SequenceStatus::Proving {
+                let tasks = self.store.tasks_of(seq.final_batch)?;
+                self.schedule(seq.final_batch, &tasks);
+            }
         }
         Ok(())
     }
@@ -211,7 +239,7 @@ impl Generator {
         self.batches_left.insert(seq, left);
         for t in tasks {
             if !self.avoid.contains_key(&t.id) && !t.failed_on.is_empty() {
-                self.avoid.insert(t.id.clone(), t.failed_on.iter().filter_map(|w| worker_index(w)).collect());
+                self.avoid.insert(t.id, t.failed_on.iter().filter_map(|w| worker_index(w)).collect());
             }
             if t.state != TaskState::Pending {
                 continue;
@@ -239,21 +267,37 @@ impl Generator {
     fn handle(&mut self, ev: Event) -> Result<(), NodeError> {
         match ev {
             Event::Sequence(seq) => {
-                if self.batches_left.contains_key(&seq) || self.forgotten.contains(&seq) {
-                    return Ok(());
-                }
+                // New, or stored again after a reorg replaced its data: scheduled from the store.
+                self.stop(seq);
+                self.forgotten.remove(&seq);
                 let tasks = self.store.tasks_of(seq)?;
                 self.schedule(seq, &tasks);
             }
             Event::Forget(seq) => {
                 if self.forgotten.insert(seq) {
-                    self.ready.retain(|(_, s, _)| *s != seq);
-                    self.batches_left.remove(&seq);
-                    self.store.drop_tasks(seq)?;
-                    info!(sequence = seq, "verified by others before we could commit: proving stopped");
+                    self.stop(seq);
+                    info!(sequence = seq, "not needed any more: proving stopped");
+                }
+            }
+            Event::Reprove(seq) => {
+                let id = TaskId::new(seq, TaskKind::Final);
+                if let Some(t) = self.store.task(&id)?
+                    && t.state == TaskState::Pending
+                    && !self.running.contains_key(&id)
+                {
+                    self.avoid.insert(id, t.failed_on.iter().filter_map(|w| worker_index(w)).collect());
+                    self.ready.insert(ready_key(&id));
+                    info!(sequence = seq, "final proof rejected: proving it again");
                 }
             }
             Event::Done { worker, id, attempt, result } => {
+                if self.void.remove(&(id, worker, attempt)) {
+                    if !self.running.values().any(|r| r.worker == worker) {
+                        self.idle.insert(worker);
+                    }
+                    debug!(task = %id, "a void attempt returned");
+                    return Ok(());
+                }
                 let current = self.running.get(&id).is_some_and(|r| r.worker == worker && r.attempt == attempt);
                 if current {
                     self.running.remove(&id);
@@ -276,8 +320,9 @@ impl Generator {
                             self.ready.remove(&ready_key(&id));
                             self.running.remove(&id);
                         }
-                        self.store.complete(&id, &worker_name(worker), &proof, now_ms())?;
-                        self.advance(&id);
+                        if self.store.complete(&id, &worker_name(worker), &proof, now_ms())? {
+                            self.advance(&id);
+                        }
                     }
                     Err(e) if current => self.failed(&id, worker, &e)?,
                     Err(e) => debug!(task = %id, error = %e, "a superseded attempt failed"),
@@ -285,6 +330,18 @@ impl Generator {
             }
         }
         Ok(())
+    }
+
+    /// Takes a sequence out of the schedule; its running attempts become void.
+    fn stop(&mut self, seq: u64) {
+        self.ready.retain(|(_, s, _)| *s != seq);
+        self.batches_left.remove(&seq);
+        let stale: Vec<TaskId> = self.running.keys().filter(|id| id.sequence() == seq).copied().collect();
+        for id in stale {
+            if let Some(r) = self.running.remove(&id) {
+                self.void.insert((id, r.worker, r.attempt));
+            }
+        }
     }
 
     /// What becomes ready when `id` is done.
@@ -312,8 +369,8 @@ impl Generator {
     }
 
     fn failed(&mut self, id: &TaskId, worker: usize, error: &str) -> Result<(), NodeError> {
-        self.avoid.entry(id.clone()).or_default().push(worker);
-        match self.store.fail(id, &worker_name(worker), error, self.cfg.max_attempts)? {
+        self.avoid.entry(*id).or_default().push(worker);
+        match self.store.fail(id, &worker_name(worker), error, self.cfg.max_attempts, *self.head.borrow())? {
             TaskState::Pending => {
                 warn!(task = %id, worker, error, "attempt failed: requeued on another worker");
                 self.ready.insert(ready_key(id));
@@ -323,8 +380,6 @@ impl Generator {
                 error!(task = %id, error, "task failed on every attempt: sequence {seq} will not be proved by this node");
                 self.ready.retain(|(_, s, _)| *s != seq);
                 self.batches_left.remove(&seq);
-                let reason = format!("task {id} failed {} times; last error: {error}", self.cfg.max_attempts);
-                self.store.set_sequence_status(seq, SequenceStatus::Unprovable { reason })?;
             }
         }
         Ok(())
@@ -334,7 +389,7 @@ impl Generator {
     fn expire(&mut self) -> Result<(), NodeError> {
         let now = Instant::now();
         let late: Vec<(TaskId, usize)> =
-            self.running.iter().filter(|(_, r)| r.deadline <= now).map(|(id, r)| (id.clone(), r.worker)).collect();
+            self.running.iter().filter(|(_, r)| r.deadline <= now).map(|(id, r)| (*id, r.worker)).collect();
         for (id, worker) in late {
             self.running.remove(&id);
             // The worker is still running it: it is not idle until the job returns.
@@ -363,7 +418,7 @@ impl Generator {
             let id = key.2;
             let now = now_ms();
             let attempt = self.store.assign(&id, &worker_name(w), now, now + self.cfg.task_timeout.as_millis() as u64)?;
-            self.running.insert(id.clone(), Running { worker: w, attempt, deadline: Instant::now() + self.cfg.task_timeout });
+            self.running.insert(id, Running { worker: w, attempt, deadline: Instant::now() + self.cfg.task_timeout });
             let _ = self.workers[w].send(Job { id, attempt });
         }
         Ok(())
@@ -405,15 +460,12 @@ async fn worker(
 ) {
     while let Some(Job { id, attempt }) = jobs.recv().await {
         let span = info_span!("task", task = %id, worker = w, attempt);
-        let (store, prover, job_id) = (store.clone(), prover.clone(), id.clone());
-        let result = async move {
+        let result = async {
             let started = Instant::now();
-            let r = tokio::task::spawn_blocking(move || {
-                let input = input(&store, &job_id).map_err(|e| e.to_string())?;
-                prover.prove(job_id.as_str(), input, &miner)
-            })
-            .await
-            .unwrap_or_else(|e| Err(format!("job panicked: {e}")));
+            let r = match input(&store, &id) {
+                Ok(input) => prover.prove(&id.key(), input, miner).await,
+                Err(e) => Err(e.to_string()),
+            };
             debug!(ok = r.is_ok(), elapsed_ms = started.elapsed().as_millis() as u64, "job finished");
             r
         }
@@ -443,8 +495,9 @@ mod tests {
         calls: Mutex<Vec<String>>,
     }
 
+    #[async_trait::async_trait]
     impl Prover for Scripted {
-        fn prove(&self, job: &str, _: JobInput, _: &[u8; 20]) -> Result<Vec<u8>, String> {
+        async fn prove(&self, job: &str, _: JobInput, _: [u8; 20]) -> Result<Vec<u8>, String> {
             let attempt = {
                 let mut calls = self.calls.lock().unwrap();
                 calls.push(job.to_string());
@@ -453,7 +506,7 @@ mod tests {
             if attempt == 1
                 && let Some(d) = self.slow_first.get(job)
             {
-                std::thread::sleep(*d);
+                tokio::time::sleep(*d).await;
             }
             if attempt <= self.fail_first.get(job).copied().unwrap_or(0) {
                 return Err(format!("scripted failure {attempt}"));
@@ -464,7 +517,7 @@ mod tests {
 
     fn store_with(sequences: &[(u64, u32)]) -> (tempfile::TempDir, Arc<Store>) {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Store::open(&dir.path().join("s.redb")).unwrap());
+        let store = Arc::new(Store::open(&dir.path().join("s.redb"), &crate::test_identity()).unwrap());
         for &(f, n) in sequences {
             let seq = Sequence {
                 init_batch: f - n as u64,
@@ -473,6 +526,7 @@ mod tests {
                 commitments: vec![[0; 32]; n as usize],
                 seen_block: 0,
                 status: SequenceStatus::Proving,
+                closed_block: None,
             };
             store.add_sequence(&seq, &vec![b"w".to_vec(); n as usize]).unwrap();
         }
@@ -483,7 +537,8 @@ mod tests {
     async fn run(store: &Arc<Store>, prover: Arc<Scripted>, cfg: GeneratorConfig, finals: usize) -> Vec<u64> {
         let (tx, mut rx) = mpsc::unbounded_channel();
         let (stop, stop_rx) = watch::channel(false);
-        let (_h, task) = spawn(store.clone(), prover, [1; 20], cfg, tx, stop_rx).unwrap();
+        let (_head_tx, head) = watch::channel(0);
+        let (_h, task) = spawn(store.clone(), prover, [1; 20], cfg, tx, head, stop_rx).unwrap();
         let mut out = vec![];
         while out.len() < finals {
             match tokio::time::timeout(Duration::from_secs(5), rx.recv()).await {

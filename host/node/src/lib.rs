@@ -3,7 +3,8 @@
 //! - [`generator`] (Proof Generator): sequences -> task graphs -> a pool of workers running
 //!   the rollup's plugin ([`prover`]); every proof stored.
 //! - [`manager`] (Proof Manager): `submitPendingProof`, `tryFetchProofToSend`, `processResend`.
-//! - [`sender`] (Proof Sender): commit, watch and reveal caches, each drained by its own task.
+//! - [`sender`] (Proof Sender): commit, watch and reveal caches, each drained by its own task,
+//!   driving the [`submission`] state machine.
 //! - [`node`]: wires them to the chain watcher and runs until shutdown.
 //! - [`dev`]: the embedded dev world (contracts, reference rollup, dev sequencer, block timer)
 //!   used by `prova node` without a chain, by `prova demo` and by the tests.
@@ -19,6 +20,7 @@ pub mod manager;
 pub mod node;
 pub mod prover;
 pub mod sender;
+pub mod submission;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -41,4 +43,10 @@ pub enum NodeError {
 /// Unix time in milliseconds (task records).
 pub fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// An identity for stores in unit tests.
+#[cfg(test)]
+pub(crate) fn test_identity() -> prova_store::Identity {
+    prova_store::Identity { chain_id: 1, genesis: [0; 32], manager: [0; 20], rollup: 1, miner: [1; 20] }
 }

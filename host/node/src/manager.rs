@@ -1,65 +1,72 @@
 //! The Proof Manager: decides what the sender works on.
 //!
 //! - [`submit_pending_proof`], once at start: every submission this node began and did not
-//!   settle goes back to the sender (the watch step finds where it stands on chain: revealed,
-//!   still to reveal even if someone else verified meanwhile, or to commit again), and every
-//!   final proof with no submission goes to the commit cache.
-//! - [`try_fetch_proof_to_send`], continuously: final proofs from the generator go to the
-//!   commit cache.
-//! - [`process_resend`], on each new block: unsettled submissions that no cache holds (a step
-//!   gave up on an error) go back to the sender, and sequences verified by others before this
-//!   node had a proof are no longer proved.
+//!   settle goes back to the sender (its first observation finds where it stands on chain), and
+//!   every final proof with no submission is offered for a commit.
+//! - [`try_fetch_proof_to_send`], continuously: final proofs from the generator are offered.
+//! - [`process_resend`], on each new block: unsettled submissions that no cache holds go back to
+//!   the sender, and sequences verified by others before this node had a proof are no longer
+//!   proved.
+//!
+//! All three read only the open sequences (an index in the store): their cost follows what is
+//! open, not history.
 
 use std::sync::Arc;
 
 use prova_store::{SequenceStatus, Store};
 use tokio::sync::mpsc;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::NodeError;
 use crate::generator::GeneratorHandle;
-use crate::sender::{ChainCtx, Sender};
+use crate::sender::{ChainCtx, Sender, Which};
 
 pub fn submit_pending_proof(store: &Store, sender: &Sender) -> Result<(), NodeError> {
-    let mut resumed = 0;
-    for sub in store.submissions()? {
-        if !sub.state.is_settled() {
-            sender.watch.push(sub.final_batch);
-            resumed += 1;
-        }
-    }
-    let mut fresh = 0;
-    for seq in store.sequences()? {
-        if seq.status == SequenceStatus::Proved && store.submission(seq.final_batch)?.is_none() {
-            sender.commits.push(seq.final_batch);
-            fresh += 1;
+    let (mut resumed, mut fresh) = (0, 0);
+    for seq in store.open_sequences()? {
+        match store.submission(seq.final_batch)? {
+            Some(sub) if !sub.state.is_settled() => {
+                sender.push(Which::Watch, seq.final_batch);
+                resumed += 1;
+            }
+            None if seq.status == SequenceStatus::Proved => {
+                sender.offer(seq.final_batch)?;
+                fresh += 1;
+            }
+            _ => {}
         }
     }
     info!(resumed, fresh, "pending submissions handed to the sender");
     Ok(())
 }
 
-pub async fn try_fetch_proof_to_send(store: Arc<Store>, sender: Arc<Sender>, mut finals: mpsc::UnboundedReceiver<u64>) {
+pub async fn try_fetch_proof_to_send(sender: Arc<Sender>, mut finals: mpsc::UnboundedReceiver<u64>) {
     while let Some(f) = finals.recv().await {
-        match store.submission(f) {
-            Ok(Some(s)) if s.state.is_settled() => {}
-            _ => sender.commits.push(f),
+        if let Err(e) = sender.offer(f) {
+            // The resend scan offers it again on the next block.
+            warn!(sequence = f, error = %e, "final proof not offered to the sender");
         }
     }
 }
 
+/// Each block: the open sequences only.
 pub async fn process_resend(ctx: &ChainCtx, sender: &Sender, generator: &GeneratorHandle) -> Result<(), NodeError> {
-    for sub in ctx.store.submissions()? {
-        if !sub.state.is_settled() && !sender.holds(sub.final_batch) {
-            info!(sequence = sub.final_batch, state = ?sub.state, "resending");
-            sender.watch.push(sub.final_batch);
-        }
-    }
-    let (_, last_verified, _, _) = ctx.deployment.rollup_state(ctx.chain.as_ref(), ctx.rollup).await?;
-    for seq in ctx.store.sequences()? {
-        if seq.final_batch <= last_verified && seq.status == SequenceStatus::Proving && ctx.store.submission(seq.final_batch)?.is_none() {
-            generator.forget(seq.final_batch);
-            ctx.store.set_sequence_status(seq.final_batch, SequenceStatus::Settled)?;
+    let last_verified = ctx.deployment.rollup_state(ctx.chain.as_ref(), ctx.rollup).await?.last_verified_batch;
+    for seq in ctx.store.open_sequences()? {
+        let f = seq.final_batch;
+        match (ctx.store.submission(f)?, &seq.status) {
+            (Some(sub), _) if !sub.state.is_settled() && !sender.holds(f) => {
+                info!(sequence = f, state = ?sub.state, "resending");
+                sender.push(Which::Watch, f);
+            }
+            (None, SequenceStatus::Proved) if !sender.holds(f) => sender.offer(f)?,
+            (None, SequenceStatus::Proving) if f <= last_verified => {
+                if ctx.store.drop_sequence(f, ctx.head())? {
+                    info!(sequence = f, "verified by others before we had a proof");
+                }
+                generator.forget(f);
+            }
+            _ => {}
         }
     }
     Ok(())

@@ -7,28 +7,33 @@ use std::time::Duration;
 use prova_chain::BaseChain;
 use prova_chain::contracts::{Deployment, PostedSequence};
 use prova_chain::watcher::{Cursor, Watcher};
-use prova_runtime::Plugin;
-use prova_store::{Sequence, SequenceStatus, Store};
+use prova_store::{Added, Identity, Sequence, SequenceStatus, Store};
 use tokio::sync::{mpsc, watch};
+use tokio::task::AbortHandle;
 use tracing::{Instrument, info, info_span, warn};
 
 use crate::NodeError;
 use crate::generator::{self, GeneratorConfig, GeneratorHandle};
 use crate::manager;
-use crate::prover::Prover;
+use crate::prover::{Checker, Prover};
 use crate::sender::{ChainCtx, Sender};
 
 /// Store key of the watcher's cursor.
 const CURSOR: &str = "watcher";
+
+/// Blocks the proofs and batch data of a closed sequence are kept by default: a day of
+/// 12-second blocks, long enough for an operator to look at what just happened.
+pub const DEFAULT_RETENTION_BLOCKS: u64 = 7_200;
 
 /// Everything a node runs with.
 pub struct NodeParams {
     pub chain: Arc<dyn BaseChain>,
     pub deployment: Deployment,
     pub rollup: u32,
+    /// Opened for [`identity`] of this chain, contract, rollup and key.
     pub store: Arc<Store>,
-    /// The rollup's plugin: checks posted batches and final proofs.
-    pub plugin: Arc<Plugin>,
+    /// Checks posted batches and final proofs (the rollup's plugin, in a node).
+    pub checker: Arc<dyn Checker>,
     /// Runs proof jobs (the plugin, in a node).
     pub prover: Arc<dyn Prover>,
     pub generator: GeneratorConfig,
@@ -36,6 +41,27 @@ pub struct NodeParams {
     pub start_batch: u64,
     /// How often the chain is polled.
     pub poll: Duration,
+    /// Blocks after which the proofs and batch data of a closed sequence are pruned.
+    pub retention_blocks: u64,
+}
+
+/// Who a node's store belongs to, read from the chain: chain id and genesis, manager, rollup
+/// and miner.
+pub async fn identity(chain: &dyn BaseChain, deployment: &Deployment, rollup: u32) -> Result<Identity, NodeError> {
+    let genesis = chain.block_hash(0).await?.ok_or_else(|| NodeError::Config("the chain has no block 0".into()))?;
+    Ok(Identity { chain_id: chain.chain_id(), genesis: genesis.0, manager: deployment.manager.0.0, rollup, miner: chain.sender().0.0 })
+}
+
+/// Aborts the node's tasks when the node's future is dropped (a crash in the simulation, a
+/// cancelled caller): no task outlives the node that spawned it.
+struct Tasks(Vec<AbortHandle>);
+
+impl Drop for Tasks {
+    fn drop(&mut self) {
+        for t in &self.0 {
+            t.abort();
+        }
+    }
 }
 
 /// Runs the node until `shutdown` turns true; then it takes no new work, lets running jobs
@@ -58,19 +84,22 @@ async fn run_inner(p: NodeParams, mut shutdown: watch::Receiver<bool>) -> Result
     let (head_tx, head_rx) = watch::channel(head);
     let (finals_tx, finals_rx) = mpsc::unbounded_channel();
     let (generator_handle, gen_task) =
-        generator::spawn(p.store.clone(), p.prover.clone(), me.0.0, p.generator.clone(), finals_tx, shutdown.clone())?;
+        generator::spawn(p.store.clone(), p.prover.clone(), me.0.0, p.generator.clone(), finals_tx, head_rx.clone(), shutdown.clone())?;
+    let mut tasks = Tasks(vec![gen_task.abort_handle()]);
     let ctx = Arc::new(ChainCtx {
         chain: chain.clone(),
         deployment: p.deployment,
         rollup: p.rollup,
         store: p.store.clone(),
-        plugin: p.plugin.clone(),
+        checker: p.checker.clone(),
         head: head_rx,
     });
     let sender = Sender::new(ctx.clone(), generator_handle.clone());
     let sender_tasks = sender.spawn(shutdown.clone());
+    tasks.0.extend(sender_tasks.iter().map(|t| t.abort_handle()));
     manager::submit_pending_proof(&p.store, &sender)?;
-    let fetch = tokio::spawn(manager::try_fetch_proof_to_send(p.store.clone(), sender.clone(), finals_rx));
+    let fetch = tokio::spawn(manager::try_fetch_proof_to_send(sender.clone(), finals_rx));
+    tasks.0.push(fetch.abort_handle());
 
     let mut poller = Poller {
         ctx: ctx.clone(),
@@ -84,6 +113,7 @@ async fn run_inner(p: NodeParams, mut shutdown: watch::Receiver<bool>) -> Result
         head_tx,
         last_head: None,
         start_batch: p.start_batch,
+        retention_blocks: p.retention_blocks,
     };
     loop {
         if *shutdown.borrow() {
@@ -93,8 +123,9 @@ async fn run_inner(p: NodeParams, mut shutdown: watch::Receiver<bool>) -> Result
             warn!(error = %e, "chain poll failed: retrying");
         }
         tokio::select! {
-            _ = tokio::time::sleep(p.poll) => {}
+            biased;
             _ = shutdown.changed() => {}
+            _ = tokio::time::sleep(p.poll) => {}
         }
     }
     info!("stopping: no new work; finishing what is in flight");
@@ -102,7 +133,7 @@ async fn run_inner(p: NodeParams, mut shutdown: watch::Receiver<bool>) -> Result
     for t in sender_tasks {
         let _ = t.await;
     }
-    fetch.abort();
+    drop(tasks);
     info!("stopped");
     gen_result
 }
@@ -116,67 +147,84 @@ struct Poller {
     head_tx: watch::Sender<u64>,
     last_head: Option<u64>,
     start_batch: u64,
+    retention_blocks: u64,
 }
 
 impl Poller {
+    /// One poll: nothing but the head when it has not moved; on a new head, the outbox, the
+    /// resend scan, the watcher and pruning.
     async fn poll(&mut self) -> Result<(), NodeError> {
         let chain = self.ctx.chain.as_ref();
         let head = chain.head().await?.number;
-        if self.last_head != Some(head) {
-            self.last_head = Some(head);
-            let _ = self.head_tx.send(head);
-            chain.reconcile().await?;
-            manager::process_resend(&self.ctx, &self.sender, &self.generator_handle).await?;
+        if self.last_head == Some(head) {
+            return Ok(());
         }
+        let _ = self.head_tx.send(head);
+        chain.reconcile().await?;
+        manager::process_resend(&self.ctx, &self.sender, &self.generator_handle).await?;
         let mut cursor = self.cursor.clone();
         let found = self.watcher.poll(chain, &mut cursor).await?;
         if found.reorged {
-            warn!("reorg under the watcher: sequences re-read, submissions re-checked on chain");
+            warn!("reorg under the watcher: sequences re-read");
         }
-        let (_, last_verified, _, _) = self.ctx.deployment.rollup_state(chain, self.ctx.rollup).await?;
+        let last_verified = self.ctx.deployment.rollup_state(chain, self.ctx.rollup).await?.last_verified_batch;
         for s in found.sequences {
             self.ingest(s, head, last_verified).await?;
         }
         self.ctx.store.set_cursor(CURSOR, &cursor)?;
         self.cursor = cursor;
+        let pruned = self.ctx.store.prune(head.saturating_sub(self.retention_blocks))?;
+        if pruned > 0 {
+            info!(pruned, "proofs and batch data of closed sequences pruned");
+        }
+        // Last: a failed step above is retried on this head by the next poll.
+        self.last_head = Some(head);
         Ok(())
     }
 
-    /// Stores a new sequence and schedules it, after checking its data against its commitments.
+    /// Stores a new (or reorg-replaced) sequence and schedules it, after checking its data
+    /// against its commitments; the status it is stored with decides whether it gets tasks.
     async fn ingest(&self, s: PostedSequence, head: u64, last_verified: u64) -> Result<(), NodeError> {
         let f = s.final_new_batch;
-        if f <= self.start_batch || f <= last_verified || self.ctx.store.sequence(f)?.is_some() {
+        if f <= self.start_batch || f <= last_verified {
             return Ok(());
         }
-        let plugin = self.ctx.plugin.clone();
-        let (data, commitments): (Vec<Vec<u8>>, Vec<[u8; 32]>) =
-            (s.data.iter().map(|d| d.to_vec()).collect(), s.commitments.iter().map(|c| c.0).collect());
-        let checked = (data.clone(), commitments.clone());
-        let problem = tokio::task::spawn_blocking(move || check_batches(&plugin, f, &checked.0, &checked.1))
-            .await
-            .map_err(|e| NodeError::Inconsistent(format!("batch check panicked: {e}")))?;
-        let status = match &problem {
-            None => SequenceStatus::Proving,
-            Some(reason) => {
-                warn!(sequence = f, reason, "posted data does not match its commitments: not proving it");
-                SequenceStatus::Unprovable { reason: reason.clone() }
-            }
-        };
-        let record = Sequence {
+        let store = &self.ctx.store;
+        let data: Vec<Vec<u8>> = s.data.iter().map(|d| d.to_vec()).collect();
+        let commitments: Vec<[u8; 32]> = s.commitments.iter().map(|c| c.0).collect();
+        let mut record = Sequence {
             init_batch: s.init_num_batch,
             final_batch: f,
             acc_input_hash: s.acc_input_hash.0,
             commitments,
             seen_block: head,
-            status,
+            status: SequenceStatus::Proving,
+            closed_block: None,
         };
-        if self.ctx.store.add_sequence(&record, &data)? {
-            if problem.is_none() {
-                info!(sequence = f, batches = record.batches(), "new sequence");
-                self.generator_handle.add_sequence(f);
-            } else {
-                self.ctx.store.drop_tasks(f)?;
-            }
+        let known = store.sequence(f)?;
+        if let Some(k) = &known
+            && k.init_batch == record.init_batch
+            && k.acc_input_hash == record.acc_input_hash
+        {
+            return Ok(());
+        }
+        if let Some(reason) = check_batches(self.ctx.checker.as_ref(), f, &data, &record.commitments).await {
+            warn!(sequence = f, reason, "posted data does not match its commitments: not proving it");
+            record.status = SequenceStatus::Unprovable { reason };
+            record.closed_block = Some(head);
+        }
+        let added = if known.is_some() {
+            // A reorg replaced the data: everything derived from the old data goes.
+            warn!(sequence = f, "a reorg replaced the sequence's data: proving the new data");
+            self.generator_handle.forget(f);
+            store.replace_sequence(&record, &data)?;
+            Added::New
+        } else {
+            store.add_sequence(&record, &data)?
+        };
+        if added == Added::New && record.status == SequenceStatus::Proving {
+            info!(sequence = f, batches = record.batches(), "new sequence");
+            self.generator_handle.add_sequence(f);
         }
         Ok(())
     }
@@ -184,13 +232,13 @@ impl Poller {
 
 /// Why a sequence's posted data cannot be proved, if it cannot: each batch must state the
 /// posted commitment, and the batches must chain (one's new root is the next one's old root).
-fn check_batches(plugin: &Plugin, f: u64, data: &[Vec<u8>], commitments: &[[u8; 32]]) -> Option<String> {
+async fn check_batches(checker: &dyn Checker, f: u64, data: &[Vec<u8>], commitments: &[[u8; 32]]) -> Option<String> {
     if data.len() != commitments.len() || data.is_empty() {
         return Some(format!("{} batches of data for {} commitments", data.len(), commitments.len()));
     }
     let mut prev_root: Option<Vec<u8>> = None;
     for (i, (d, c)) in data.iter().zip(commitments).enumerate() {
-        let st = match plugin.inspect_batch(&format!("inspect {f}/{i}"), d) {
+        let st = match checker.inspect_batch(&format!("inspect {f}/{i}"), d.clone()).await {
             Ok(st) => st,
             Err(e) => return Some(format!("batch {i}: {e}")),
         };

@@ -79,7 +79,8 @@ async fn demo(a: &DemoArgs, plugin: Arc<Plugin>, dir: &std::path::Path) -> Resul
             generator,
             Duration::from_millis(a.block_ms / 4 + 1),
             0,
-        )?);
+        )
+        .await?);
         println!("miner {} {m}: stake {} ETH, {workers} worker(s), store {}", i + 1, eth(U256::from(STAKES[i])), path.display());
     }
 
@@ -120,7 +121,7 @@ async fn demo(a: &DemoArgs, plugin: Arc<Plugin>, dir: &std::path::Path) -> Resul
             s.commitments.len(),
             ws.window,
             ws.start,
-            ws.verifiedAt
+            ws.verified_at.map_or("-".into(), |b| b.to_string())
         );
         for (i, st) in stores.iter().enumerate() {
             println!("  miner {}: {}", i + 1, path_of(st, f)?);
@@ -203,9 +204,8 @@ fn path_of(store: &Store, f: u64) -> Result<String> {
                 s.reveal_block.map_or("-".into(), |b| b.to_string())
             );
             match s.state {
-                SubmissionState::Revealed { late, reward } => {
-                    let wei = reward.parse::<U256>().unwrap_or_default();
-                    format!("{blocks}, {}reward {} ETH", if late { "late, " } else { "" }, eth(wei))
+                SubmissionState::Revealed { late, reward_wei } => {
+                    format!("{blocks}, {}reward {} ETH", if late { "late, " } else { "" }, eth(U256::from(reward_wei)))
                 }
                 SubmissionState::Missed => "missed (verified before it could commit)".into(),
                 other => format!("{blocks}, {other:?}"),

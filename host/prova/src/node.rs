@@ -14,7 +14,7 @@ use prova_chain::{BaseChain, PrivateKeySigner, U256};
 use prova_node::dev::{self, DevParams, DevSequencer, EMBEDDED_CHAIN_ID, ETH};
 use prova_node::generator::GeneratorConfig;
 use prova_node::node::NodeParams;
-use prova_node::prover::PluginProver;
+use prova_node::prover::{PluginChecker, PluginProver};
 use prova_runtime::Plugin;
 use prova_store::Store;
 use serde::Deserialize;
@@ -33,6 +33,9 @@ struct FileConfig {
     poll_ms: Option<u64>,
     task_timeout_secs: Option<u64>,
     max_attempts: Option<u32>,
+    /// Blocks the proofs and batch data of a closed sequence are kept (default 7200: a day of
+    /// 12-second blocks).
+    retention_blocks: Option<u64>,
     keystore: Option<PathBuf>,
     password_file: Option<PathBuf>,
     chain: Option<ChainConfig>,
@@ -69,6 +72,7 @@ struct Config {
     generator: GeneratorConfig,
     start_batch: u64,
     poll: Duration,
+    retention_blocks: u64,
     keystore: Option<PathBuf>,
     password_file: Option<PathBuf>,
     chain: Option<ChainConfig>,
@@ -107,6 +111,7 @@ fn resolve(a: &NodeArgs) -> Result<Config> {
         generator,
         start_batch: a.start_batch.or(f.start_batch).unwrap_or(0),
         poll: Duration::from_millis(a.poll_ms.or(f.poll_ms).unwrap_or(500)),
+        retention_blocks: f.retention_blocks.unwrap_or(prova_node::node::DEFAULT_RETENTION_BLOCKS),
         keystore: a.keystore.clone().or(f.keystore),
         password_file: f.password_file,
         rpc_url: a.rpc_url.clone().or_else(|| f.chain.as_ref().and_then(|c| c.rpc_url.clone())),
@@ -177,17 +182,26 @@ pub fn run(a: &NodeArgs, plugin: Plugin) -> Result<()> {
     let plugin = Arc::new(plugin);
     rt.block_on(async move {
         std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("cannot create {}", cfg.data_dir.display()))?;
-        let store = Arc::new(Store::open(&cfg.data_dir.join("node.redb"))?);
-        let params = |chain: Arc<dyn BaseChain>, deployment, rollup| NodeParams {
-            chain,
-            deployment,
-            rollup,
-            store: store.clone(),
-            plugin: plugin.clone(),
-            prover: Arc::new(PluginProver(plugin.clone())),
-            generator: cfg.generator.clone(),
-            start_batch: cfg.start_batch,
-            poll: cfg.poll,
+        // The store is opened once the chain is known: it belongs to one chain, contract,
+        // rollup and miner, and refuses to open for another.
+        let open = |path: std::path::PathBuf, chain: Arc<dyn BaseChain>, deployment: Deployment, rollup: u32| {
+            let (cfg, plugin) = (&cfg, &plugin);
+            async move {
+                let identity = prova_node::node::identity(chain.as_ref(), &deployment, rollup).await?;
+                let store = Arc::new(Store::open(&path, &identity)?);
+                anyhow::Ok(NodeParams {
+                    chain,
+                    deployment,
+                    rollup,
+                    store,
+                    checker: Arc::new(PluginChecker(plugin.clone())),
+                    prover: Arc::new(PluginProver(plugin.clone())),
+                    generator: cfg.generator.clone(),
+                    start_batch: cfg.start_batch,
+                    poll: cfg.poll,
+                    retention_blocks: cfg.retention_blocks,
+                })
+            }
         };
         match &cfg.chain {
             Some(c) => {
@@ -196,7 +210,8 @@ pub fn run(a: &NodeArgs, plugin: Plugin) -> Result<()> {
                     RpcConfig { receipt_timeout: Duration::from_secs(c.receipt_timeout_secs.unwrap_or(36)), ..RpcConfig::default() };
                 let chain = RpcChain::connect(url, signer, &cfg.data_dir.join("outbox.redb"), rpc_cfg).await?;
                 println!("miner {} on chain {} via {url}", chain.sender(), chain.chain_id());
-                prova_node::node::run(params(Arc::new(chain), c.deployment, c.rollup), shutdown).await?;
+                let params = open(cfg.data_dir.join("node.redb"), Arc::new(chain), c.deployment, c.rollup).await?;
+                prova_node::node::run(params, shutdown).await?;
             }
             None => {
                 let miner = match signer {
@@ -211,7 +226,15 @@ pub fn run(a: &NodeArgs, plugin: Plugin) -> Result<()> {
                 let (stop_chain, chain_rx) = watch::channel(false);
                 let (chain, rollup, world) = embedded_world(&plugin, miner.address(), &cfg.dev, shutdown.clone(), chain_rx).await?;
                 println!("miner {} on the embedded dev chain (rollup {rollup}); Ctrl-C stops", miner.address());
-                let result = prova_node::node::run(params(Arc::new(chain), world.deployment, rollup), shutdown).await;
+                // The embedded chain lives in memory and starts from genesis on every run: the
+                // state of an earlier run's chain is of no use and is discarded.
+                let path = cfg.data_dir.join("dev-node.redb");
+                if path.exists() {
+                    std::fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
+                    println!("discarded {} (the store of an earlier embedded chain)", path.display());
+                }
+                let params = open(path, Arc::new(chain), world.deployment, rollup).await?;
+                let result = prova_node::node::run(params, shutdown).await;
                 let _ = stop_chain.send(true);
                 result?;
             }

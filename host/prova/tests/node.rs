@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prova_chain::U256;
+use prova_chain::contracts::CommitmentStatus;
 use prova_chain::dev::{DEV_KEYS, dev_signer};
 use prova_node::dev::{self, DevParams, ETH, audit};
 use prova_store::{Store, SubmissionState, TaskState};
@@ -84,7 +85,7 @@ async fn run_and_kill(w: &AnvilWorld, config: &Path, kill: Kill) -> String {
 
 /// What the store says the node was doing when it died.
 fn state_at_kill(store: &Path) -> (usize, usize, usize) {
-    let s = Store::open(store).unwrap();
+    let s = Store::inspect(store).unwrap();
     let proving = s.tasks().unwrap().iter().filter(|t| matches!(t.state, TaskState::Assigned { .. })).count();
     let subs = s.submissions().unwrap();
     let committed = subs.iter().filter(|x| x.state == SubmissionState::Committed).count();
@@ -147,7 +148,7 @@ async fn sigkill_at_random_points_loses_nothing_and_never_proves_a_stored_proof_
     let status = tokio::time::timeout(Duration::from_secs(120), child.wait()).await.expect("graceful stop").unwrap();
     assert!(status.success(), "graceful stop exits 0: {status}");
 
-    let store = Store::open(&store_path).unwrap();
+    let store = Store::inspect(&store_path).unwrap();
     let a = audit(&store).unwrap();
     let finals: Vec<u64> = posted.iter().map(|s| s.final_new_batch).collect();
     assert_eq!(a.revealed, finals, "every sequence revealed by the only miner: {a:?}");
@@ -160,7 +161,7 @@ async fn sigkill_at_random_points_loses_nothing_and_never_proves_a_stored_proof_
     for sub in store.submissions().unwrap() {
         for window in &sub.windows {
             let c = d.commitment(admin.as_ref(), w.world.rollup, sub.final_batch, *window, me).await.unwrap();
-            assert_eq!(c.status, 2, "commitment of sequence {} in window {window} revealed", sub.final_batch);
+            assert_eq!(c.status, CommitmentStatus::Proved, "commitment of sequence {} in window {window} revealed", sub.final_batch);
         }
     }
     assert_eq!(d.stake_of(admin.as_ref(), me).await.unwrap(), U256::from(2 * ETH), "no slash");

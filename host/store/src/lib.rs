@@ -9,6 +9,12 @@
 //! Task ids are derived from the sequence ([`TaskId`]), so rebuilding a sequence's task graph
 //! after a restart finds the same tasks and never duplicates work.
 //!
+//! Every read-modify-write happens inside one write transaction (redb has one writer at a
+//! time), so two parts of the node can never overwrite each other's change. A store knows whose
+//! it is ([`Identity`]) and refuses to open for anyone else. Sequences the node still works on
+//! are indexed, so each block costs work in proportion to what is open, not to history; the
+//! proofs and batch data of closed sequences are pruned after a retention period.
+//!
 //! Records are JSON (serde) in redb tables: a person can read a stuck node's state, and a new
 //! field with a serde default needs no migration. A change that does need one bumps
 //! [`SCHEMA_VERSION`] and adds a step to [`MIGRATIONS`].
@@ -28,25 +34,80 @@ pub use records::*;
 
 /// "schema_version" -> the version of the records below.
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// "identity" -> JSON [`Identity`].
+const IDENTITY: TableDefinition<&str, &[u8]> = TableDefinition::new("identity");
 /// final batch -> JSON [`Sequence`].
 const SEQUENCES: TableDefinition<u64, &[u8]> = TableDefinition::new("sequences");
+/// final batch of every sequence whose status [`SequenceStatus::is_open`]: what each block
+/// looks at.
+const OPEN: TableDefinition<u64, ()> = TableDefinition::new("open_sequences");
+/// (block it closed in, final batch) of every closed sequence whose proofs and data are still
+/// kept: what pruning looks at.
+const CLOSED: TableDefinition<(u64, u64), ()> = TableDefinition::new("closed_sequences");
 /// (final batch, batch index) -> the batch data as posted (the witness).
 const BATCH_DATA: TableDefinition<(u64, u32), &[u8]> = TableDefinition::new("batch_data");
-/// task id -> JSON [`Task`].
+/// task key ([`TaskId::key`]) -> JSON [`Task`].
 const TASKS: TableDefinition<&str, &[u8]> = TableDefinition::new("tasks");
-/// task id -> proof bytes.
+/// task key -> proof bytes.
 const PROOFS: TableDefinition<&str, &[u8]> = TableDefinition::new("proofs");
 /// final batch -> JSON [`Submission`].
 const SUBMISSIONS: TableDefinition<u64, &[u8]> = TableDefinition::new("submissions");
 /// name -> JSON of whatever the caller keeps there (the watcher's cursor).
 const CURSORS: TableDefinition<&str, &[u8]> = TableDefinition::new("cursors");
 
-/// The version this build writes. 1: the first.
-pub const SCHEMA_VERSION: u64 = 1;
+/// The version this build writes. 1: the first. 2: typed rewards and slashes, the open and
+/// closed indexes, the identity record.
+pub const SCHEMA_VERSION: u64 = 2;
 
-/// Steps that bring a file from version `i + 1` to `i + 2` (index 0 migrates 1 -> 2). Empty
-/// while there is one version; [`Store::open`] runs the steps a file needs in one transaction.
-const MIGRATIONS: &[fn(&WriteTransaction) -> Result<(), redb::Error>] = &[];
+/// Steps that bring a file from version `i + 1` to `i + 2` (index 0 migrates 1 -> 2);
+/// [`Store::open`] runs the steps a file needs in one transaction.
+const MIGRATIONS: &[fn(&WriteTransaction) -> Result<(), redb::Error>] = &[migrate_1_to_2];
+
+/// Version 1 kept rewards as free text and had no indexes: rewrite settled submissions with
+/// integer amounts (text that is no number, such as "credited before restart", becomes 0) and
+/// index the open sequences.
+fn migrate_1_to_2(w: &WriteTransaction) -> Result<(), redb::Error> {
+    let corrupt = |e: serde_json::Error| redb::Error::Corrupted(format!("migrating to version 2: {e}"));
+    let mut subs = w.open_table(SUBMISSIONS)?;
+    let mut rewrite = vec![];
+    for row in subs.iter()? {
+        let (k, v) = row?;
+        let mut j: serde_json::Value = serde_json::from_slice(v.value()).map_err(corrupt)?;
+        let state = &mut j["state"];
+        let amount = |s: &serde_json::Value| s.as_str().and_then(|s| s.parse::<u128>().ok()).unwrap_or(0).to_string();
+        match state["state"].as_str() {
+            Some("revealed") => {
+                state["reward_wei"] = amount(&state["reward"]).into();
+                state.as_object_mut().map(|o| o.remove("reward"));
+            }
+            Some("slashed") => {
+                state["amount_wei"] = amount(&state["amount"]).into();
+                state.as_object_mut().map(|o| o.remove("amount"));
+                let reason = match state["reason"].as_str() {
+                    Some(r) if r.contains("HashMismatch") => "hash_mismatch",
+                    Some(r) if r.contains("InvalidProof") => "invalid_proof",
+                    _ => "no_reveal",
+                };
+                state["reason"] = reason.into();
+            }
+            _ => continue,
+        }
+        rewrite.push((k.value(), serde_json::to_vec(&j).map_err(corrupt)?));
+    }
+    for (k, v) in rewrite {
+        subs.insert(k, v.as_slice())?;
+    }
+    let seqs = w.open_table(SEQUENCES)?;
+    let mut open = w.open_table(OPEN)?;
+    for row in seqs.iter()? {
+        let (k, v) = row?;
+        let seq: Sequence = serde_json::from_slice(v.value()).map_err(corrupt)?;
+        if seq.status.is_open() {
+            open.insert(k.value(), ())?;
+        }
+    }
+    Ok(())
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -58,7 +119,42 @@ pub enum StoreError {
     Corrupt { path: String, table: &'static str, key: String, message: String },
     #[error("store {path}: no {what} {key}")]
     Missing { path: String, what: &'static str, key: String },
+    #[error("store {path} belongs to {stored}, not to {given}: use another data folder for this chain, contract, rollup or key")]
+    NotOurs { path: String, stored: Box<Identity>, given: Box<Identity> },
+    #[error("store {path} does not exist")]
+    NotFound { path: String },
 }
+
+/// What [`Store::add_sequence`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Added {
+    /// Stored, with its tasks if it is to be proved.
+    New,
+    /// Known already, with the same data: nothing changed.
+    Known,
+    /// Known with other data (a reorg replaced it): nothing changed; see
+    /// [`Store::replace_sequence`].
+    Differs,
+}
+
+/// Why a write transaction's closure failed: the database, or a record it read.
+enum TxError {
+    Db(redb::Error),
+    Store(StoreError),
+}
+
+macro_rules! from_redb {
+    ($($e:ty),*) => {$(
+        impl From<$e> for TxError {
+            fn from(e: $e) -> Self {
+                Self::Db(e.into())
+            }
+        }
+    )*};
+}
+from_redb!(redb::Error, redb::TableError, redb::StorageError);
+
+type TxResult<T> = Result<T, TxError>;
 
 pub struct Store {
     db: Database,
@@ -66,43 +162,115 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (or creates) the store at `path`, migrating an older schema and refusing a newer.
-    pub fn open(path: &Path) -> Result<Self, StoreError> {
+    /// Opens (or creates) the store at `path` for `identity`, migrating an older schema and
+    /// refusing a newer one, or a store that belongs to another identity.
+    pub fn open(path: &Path, identity: &Identity) -> Result<Self, StoreError> {
+        let store = Self::open_db(path)?;
+        store.claim(identity)?;
+        Ok(store)
+    }
+
+    /// Opens (or creates) a store over any redb storage backend (the simulation's in-memory
+    /// disk, which can fail writes and survives a simulated crash); `name` stands for the path
+    /// in errors.
+    pub fn open_with_backend(name: &str, backend: impl redb::StorageBackend, identity: &Identity) -> Result<Self, StoreError> {
+        let db = redb::Builder::new()
+            .set_cache_size(4 << 20)
+            .create_with_backend(backend)
+            .map_err(|e| StoreError::Db { path: name.to_string(), message: e.to_string() })?;
+        let store = Self::init(db, PathBuf::from(name))?;
+        store.claim(identity)?;
+        Ok(store)
+    }
+
+    /// Writes the identity into a new store, or checks it against the stored one.
+    fn claim(&self, identity: &Identity) -> Result<(), StoreError> {
+        let (store, path) = (self, self.path.as_path());
+        let given = identity.clone();
+        store.write(|w| {
+            let mut t = w.open_table(IDENTITY)?;
+            let stored = t.get("identity")?.map(|v| v.value().to_vec());
+            match stored {
+                None => {
+                    t.insert("identity", json(&given).as_slice())?;
+                    Ok(())
+                }
+                Some(bytes) => {
+                    let stored: Identity = serde_json::from_slice(&bytes)
+                        .map_err(|e| TxError::Store(store.corrupt("identity", "identity", e)))?;
+                    if stored == given {
+                        Ok(())
+                    } else {
+                        Err(TxError::Store(StoreError::NotOurs {
+                            path: path.display().to_string(),
+                            stored: Box::new(stored),
+                            given: Box::new(given),
+                        }))
+                    }
+                }
+            }
+        })
+    }
+
+    /// Opens an existing store whoever it belongs to, to read it (tools and tests).
+    pub fn inspect(path: &Path) -> Result<Self, StoreError> {
+        if !path.exists() {
+            return Err(StoreError::NotFound { path: path.display().to_string() });
+        }
+        Self::open_db(path)
+    }
+
+    /// The identity the store was created for (`None` for a store from before identities).
+    pub fn identity(&self) -> Result<Option<Identity>, StoreError> {
+        self.get_json(IDENTITY, "identity", "identity", "identity")
+    }
+
+    fn open_db(path: &Path) -> Result<Self, StoreError> {
         let db_err = |e: &dyn std::fmt::Display| StoreError::Db { path: path.display().to_string(), message: e.to_string() };
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| db_err(&e))?;
         }
         let db = Database::create(path).map_err(|e| db_err(&e))?;
-        let store = Self { db, path: path.to_path_buf() };
-        store
-            .write(|w| {
-                let meta = w.open_table(META)?;
-                let found = meta.get("schema_version")?.map(|v| v.value());
-                drop(meta);
-                let found = match found {
-                    Some(v) => v,
-                    None => {
-                        w.open_table(META)?.insert("schema_version", SCHEMA_VERSION)?;
-                        SCHEMA_VERSION
-                    }
-                };
-                if found > SCHEMA_VERSION {
-                    return Ok(Err(found));
+        Self::init(db, path.to_path_buf())
+    }
+
+    /// Creates the tables, migrating an older schema and refusing a newer one.
+    fn init(db: Database, path: PathBuf) -> Result<Self, StoreError> {
+        let store = Self { db, path };
+        let path = store.path.clone();
+        store.write(|w| {
+            let meta = w.open_table(META)?;
+            let found = meta.get("schema_version")?.map(|v| v.value());
+            drop(meta);
+            let found = match found {
+                Some(v) => v,
+                None => {
+                    w.open_table(META)?.insert("schema_version", SCHEMA_VERSION)?;
+                    SCHEMA_VERSION
                 }
-                for step in &MIGRATIONS[(found - 1) as usize..] {
-                    step(w)?;
-                }
-                w.open_table(META)?.insert("schema_version", SCHEMA_VERSION)?;
-                for t in [SEQUENCES, SUBMISSIONS] {
-                    w.open_table(t)?;
-                }
-                for t in [TASKS, PROOFS, CURSORS] {
-                    w.open_table(t)?;
-                }
-                w.open_table(BATCH_DATA)?;
-                Ok(Ok(()))
-            })?
-            .map_err(|found| StoreError::TooNew { path: path.display().to_string(), found, supported: SCHEMA_VERSION })?;
+            };
+            if found > SCHEMA_VERSION {
+                return Err(TxError::Store(StoreError::TooNew {
+                    path: path.display().to_string(),
+                    found,
+                    supported: SCHEMA_VERSION,
+                }));
+            }
+            for t in [SEQUENCES, SUBMISSIONS] {
+                w.open_table(t)?;
+            }
+            for t in [TASKS, PROOFS, CURSORS, IDENTITY] {
+                w.open_table(t)?;
+            }
+            w.open_table(BATCH_DATA)?;
+            w.open_table(OPEN)?;
+            w.open_table(CLOSED)?;
+            for step in &MIGRATIONS[(found - 1) as usize..] {
+                step(w)?;
+            }
+            w.open_table(META)?.insert("schema_version", SCHEMA_VERSION)?;
+            Ok(())
+        })?;
         Ok(store)
     }
 
@@ -118,12 +286,22 @@ impl Store {
         StoreError::Missing { path: self.path.display().to_string(), what, key: key.to_string() }
     }
 
-    /// Runs `f` in one write transaction and commits it durably; nothing is written if `f` fails.
-    fn write<T>(&self, f: impl FnOnce(&WriteTransaction) -> Result<T, redb::Error>) -> Result<T, StoreError> {
+    /// Runs `f` in one write transaction and commits it durably; nothing is written if `f`
+    /// fails. Every read-modify-write of the store goes through here, reading inside `f`.
+    fn write<T>(&self, f: impl FnOnce(&WriteTransaction) -> TxResult<T>) -> Result<T, StoreError> {
         let w = self.db.begin_write().map_err(|e| self.err(e))?;
-        let out = f(&w).map_err(|e| self.err(e))?;
+        let out = match f(&w) {
+            Ok(v) => v,
+            Err(TxError::Db(e)) => return Err(self.err(e)),
+            Err(TxError::Store(e)) => return Err(e),
+        };
         w.commit().map_err(|e| self.err(e))?;
         Ok(out)
+    }
+
+    /// Decodes a record read inside a write transaction.
+    fn decode<T: DeserializeOwned>(&self, table: &'static str, key: impl std::fmt::Display, bytes: &[u8]) -> TxResult<T> {
+        serde_json::from_slice(bytes).map_err(|e| TxError::Store(self.corrupt(table, key, e)))
     }
 
     fn get_json<K: redb::Key + 'static, T: DeserializeOwned>(
@@ -158,43 +336,142 @@ impl Store {
 
     // ------------------------------------------------------------------ sequences and tasks
 
-    /// Stores a newly seen sequence with its batch data and creates its tasks, all pending.
-    /// Returns false (and changes nothing) if the sequence is already known.
-    pub fn add_sequence(&self, seq: &Sequence, batch_data: &[Vec<u8>]) -> Result<bool, StoreError> {
-        let tasks: Vec<Task> = TaskId::graph(seq.final_batch, seq.batches()).into_iter().map(Task::new).collect();
+    /// Writes a sequence record and keeps the open and closed indexes true to its status.
+    fn put_sequence(w: &WriteTransaction, seq: &Sequence) -> TxResult<()> {
+        w.open_table(SEQUENCES)?.insert(seq.final_batch, json(seq).as_slice())?;
+        let (mut open, mut closed) = (w.open_table(OPEN)?, w.open_table(CLOSED)?);
+        if seq.status.is_open() {
+            open.insert(seq.final_batch, ())?;
+        } else {
+            open.remove(seq.final_batch)?;
+            if let Some(b) = seq.closed_block {
+                closed.insert((b, seq.final_batch), ())?;
+            }
+        }
+        Ok(())
+    }
+
+    fn read_sequence(&self, w: &WriteTransaction, final_batch: u64) -> TxResult<Sequence> {
+        let t = w.open_table(SEQUENCES)?;
+        let v = t.get(final_batch)?.ok_or_else(|| TxError::Store(self.missing("sequence", final_batch)))?;
+        self.decode("sequences", final_batch, v.value())
+    }
+
+    fn read_task(&self, w: &WriteTransaction, id: &TaskId) -> TxResult<Task> {
+        let t = w.open_table(TASKS)?;
+        let v = t.get(id.key().as_str())?.ok_or_else(|| TxError::Store(self.missing("task", id)))?;
+        self.decode("tasks", id, v.value())
+    }
+
+    /// Stores a newly seen sequence with its batch data, in the status it is given. A sequence
+    /// to prove ([`SequenceStatus::Proving`]) gets its tasks, all pending; any other gets none.
+    /// All in one transaction: a crash cannot leave an unprovable sequence with tasks.
+    pub fn add_sequence(&self, seq: &Sequence, batch_data: &[Vec<u8>]) -> Result<Added, StoreError> {
         self.write(|w| {
-            let mut seqs = w.open_table(SEQUENCES)?;
-            if seqs.get(seq.final_batch)?.is_some() {
-                return Ok(false);
+            if let Some(v) = w.open_table(SEQUENCES)?.get(seq.final_batch)? {
+                let known: Sequence = self.decode("sequences", seq.final_batch, v.value())?;
+                let same = known.init_batch == seq.init_batch && known.acc_input_hash == seq.acc_input_hash;
+                return Ok(if same { Added::Known } else { Added::Differs });
             }
-            seqs.insert(seq.final_batch, json(seq).as_slice())?;
-            let mut data = w.open_table(BATCH_DATA)?;
-            for (i, d) in batch_data.iter().enumerate() {
-                data.insert((seq.final_batch, i as u32), d.as_slice())?;
-            }
-            let mut t = w.open_table(TASKS)?;
-            for task in &tasks {
-                t.insert(task.id.as_str(), json(task).as_slice())?;
-            }
-            Ok(true)
+            Self::insert_new(w, seq, batch_data)?;
+            Ok(Added::New)
         })
+    }
+
+    fn insert_new(w: &WriteTransaction, seq: &Sequence, batch_data: &[Vec<u8>]) -> TxResult<()> {
+        Self::put_sequence(w, seq)?;
+        let mut data = w.open_table(BATCH_DATA)?;
+        for (i, d) in batch_data.iter().enumerate() {
+            data.insert((seq.final_batch, i as u32), d.as_slice())?;
+        }
+        if seq.status == SequenceStatus::Proving {
+            let mut t = w.open_table(TASKS)?;
+            for id in TaskId::graph(seq.final_batch, seq.batches()) {
+                t.insert(id.key().as_str(), json(&Task::new(id)).as_slice())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A reorg replaced a sequence's posted data: forgets everything derived from the old data
+    /// (tasks, proofs, batch data, an unsettled submission, whose commitment the reorg took
+    /// with it) and stores `seq` in its place, in one transaction. Returns the old record.
+    pub fn replace_sequence(&self, seq: &Sequence, batch_data: &[Vec<u8>]) -> Result<Option<Sequence>, StoreError> {
+        self.write(|w| {
+            let old = match w.open_table(SEQUENCES)?.get(seq.final_batch)? {
+                Some(v) => Some(self.decode::<Sequence>("sequences", seq.final_batch, v.value())?),
+                None => None,
+            };
+            if let Some(old) = &old {
+                self.forget_derived(w, old)?;
+                let mut subs = w.open_table(SUBMISSIONS)?;
+                let sub = match subs.get(seq.final_batch)? {
+                    Some(v) => Some(self.decode::<Submission>("submissions", seq.final_batch, v.value())?),
+                    None => None,
+                };
+                if sub.is_some_and(|s| !s.state.is_settled()) {
+                    subs.remove(seq.final_batch)?;
+                }
+                if let Some(b) = old.closed_block {
+                    w.open_table(CLOSED)?.remove((b, old.final_batch))?;
+                }
+            }
+            Self::insert_new(w, seq, batch_data)?;
+            Ok(old)
+        })
+    }
+
+    /// Deletes the tasks, proofs and batch data of `seq`.
+    fn forget_derived(&self, w: &WriteTransaction, seq: &Sequence) -> TxResult<()> {
+        let (mut tasks, mut proofs, mut data) = (w.open_table(TASKS)?, w.open_table(PROOFS)?, w.open_table(BATCH_DATA)?);
+        for id in TaskId::graph(seq.final_batch, seq.batches()) {
+            tasks.remove(id.key().as_str())?;
+            proofs.remove(id.key().as_str())?;
+        }
+        for i in 0..seq.batches() {
+            data.remove((seq.final_batch, i))?;
+        }
+        Ok(())
     }
 
     pub fn sequence(&self, final_batch: u64) -> Result<Option<Sequence>, StoreError> {
         self.get_json(SEQUENCES, "sequences", final_batch, final_batch)
     }
 
-    /// Every stored sequence, lowest first.
+    /// Every stored sequence, lowest first (history included: for tools, not for each block).
     pub fn sequences(&self) -> Result<Vec<Sequence>, StoreError> {
         self.all_json(SEQUENCES, "sequences")
     }
 
-    pub fn set_sequence_status(&self, final_batch: u64, status: SequenceStatus) -> Result<(), StoreError> {
-        let mut seq = self.sequence(final_batch)?.ok_or_else(|| self.missing("sequence", final_batch))?;
-        seq.status = status;
+    /// The sequences the node still works on (proving, or a submission to settle), lowest
+    /// first: an index, so the cost follows what is open, not history.
+    pub fn open_sequences(&self) -> Result<Vec<Sequence>, StoreError> {
+        let r = self.db.begin_read().map_err(|e| self.err(e))?;
+        let (open, seqs) = (r.open_table(OPEN).map_err(|e| self.err(e))?, r.open_table(SEQUENCES).map_err(|e| self.err(e))?);
+        let mut out = vec![];
+        for row in open.iter().map_err(|e| self.err(e))? {
+            let f = row.map_err(|e| self.err(e))?.0.value();
+            let v = seqs.get(f).map_err(|e| self.err(e))?.ok_or_else(|| self.corrupt("open_sequences", f, "indexed but not stored"))?;
+            out.push(serde_json::from_slice(v.value()).map_err(|e| self.corrupt("sequences", f, e))?);
+        }
+        Ok(out)
+    }
+
+    /// Moves a sequence to `status` unless it is closed already (a closed sequence never
+    /// reopens: a late `Proved` cannot overwrite a `Settled`). `block` is the head the node
+    /// saw, recorded when the sequence closes. Returns whether it changed.
+    pub fn set_sequence_status(&self, final_batch: u64, status: SequenceStatus, block: u64) -> Result<bool, StoreError> {
         self.write(|w| {
-            w.open_table(SEQUENCES)?.insert(final_batch, json(&seq).as_slice())?;
-            Ok(())
+            let mut seq = self.read_sequence(w, final_batch)?;
+            if !seq.status.is_open() || seq.status == status {
+                return Ok(false);
+            }
+            if !status.is_open() {
+                seq.closed_block = Some(block);
+            }
+            seq.status = status;
+            Self::put_sequence(w, &seq)?;
+            Ok(true)
         })
     }
 
@@ -206,7 +483,7 @@ impl Store {
     }
 
     pub fn task(&self, id: &TaskId) -> Result<Option<Task>, StoreError> {
-        self.get_json(TASKS, "tasks", id.as_str(), id)
+        self.get_json(TASKS, "tasks", id.key().as_str(), id)
     }
 
     /// Every task, in id order (= sequence order).
@@ -214,7 +491,7 @@ impl Store {
         self.all_json(TASKS, "tasks")
     }
 
-    /// The tasks of one sequence, in id order: a range of the task table (ids start with the
+    /// The tasks of one sequence, in id order: a range of the task table (keys start with the
     /// zero-padded final batch and a `/`, and `0` sorts right after `/`).
     pub fn tasks_of(&self, final_batch: u64) -> Result<Vec<Task>, StoreError> {
         let (from, to) = (format!("{final_batch:020}/"), format!("{final_batch:020}0"));
@@ -228,14 +505,14 @@ impl Store {
         Ok(out)
     }
 
+    /// Reads, changes and writes one task in one transaction.
     fn update_task<T>(&self, id: &TaskId, f: impl FnOnce(&mut Task) -> T) -> Result<T, StoreError> {
-        let mut task = self.task(id)?.ok_or_else(|| self.missing("task", id))?;
-        let out = f(&mut task);
         self.write(|w| {
-            w.open_table(TASKS)?.insert(id.as_str(), json(&task).as_slice())?;
-            Ok(())
-        })?;
-        Ok(out)
+            let mut task = self.read_task(w, id)?;
+            let out = f(&mut task);
+            w.open_table(TASKS)?.insert(id.key().as_str(), json(&task).as_slice())?;
+            Ok(out)
+        })
     }
 
     /// Hands a task to a worker: one more attempt, with a deadline (unix ms).
@@ -250,83 +527,183 @@ impl Store {
 
     /// Stores a task's proof and marks it done, in one transaction (a crash cannot leave a
     /// done task without its proof, or a proof whose task will run again). A final proof also
-    /// moves its sequence to [`SequenceStatus::Proved`].
-    pub fn complete(&self, id: &TaskId, worker: &str, proof: &[u8], now_ms: u64) -> Result<(), StoreError> {
-        let mut task = self.task(id)?.ok_or_else(|| self.missing("task", id))?;
-        task.state = TaskState::Done;
-        task.done_by = Some(worker.to_string());
-        task.finished_ms = Some(now_ms);
-        task.completions += 1;
-        let seq = match id.kind() {
-            TaskKind::Final => {
-                let mut s = self.sequence(id.sequence())?.ok_or_else(|| self.missing("sequence", id.sequence()))?;
+    /// moves a proving sequence to [`SequenceStatus::Proved`]. Returns false, and stores
+    /// nothing, when the task is done, failed or dropped already (a late or superseded job).
+    pub fn complete(&self, id: &TaskId, worker: &str, proof: &[u8], now_ms: u64) -> Result<bool, StoreError> {
+        self.write(|w| {
+            let mut task = self.read_task(w, id)?;
+            if matches!(task.state, TaskState::Done | TaskState::Failed { .. } | TaskState::Dropped) {
+                return Ok(false);
+            }
+            task.state = TaskState::Done;
+            task.done_by = Some(worker.to_string());
+            task.finished_ms = Some(now_ms);
+            task.completions += 1;
+            w.open_table(PROOFS)?.insert(id.key().as_str(), proof)?;
+            w.open_table(TASKS)?.insert(id.key().as_str(), json(&task).as_slice())?;
+            if id.kind() == TaskKind::Final {
+                let mut s = self.read_sequence(w, id.sequence())?;
                 if s.status == SequenceStatus::Proving {
                     s.status = SequenceStatus::Proved;
+                    Self::put_sequence(w, &s)?;
                 }
-                Some(s)
             }
-            _ => None,
-        };
-        self.write(|w| {
-            w.open_table(PROOFS)?.insert(id.as_str(), proof)?;
-            w.open_table(TASKS)?.insert(id.as_str(), json(&task).as_slice())?;
-            if let Some(s) = &seq {
-                w.open_table(SEQUENCES)?.insert(s.final_batch, json(s).as_slice())?;
-            }
-            Ok(())
+            Ok(true)
         })
     }
 
     /// Records a failed attempt on `worker`. The task goes back to pending, or to failed once it
-    /// has had `max_attempts`. Returns the new state.
-    pub fn fail(&self, id: &TaskId, worker: &str, error: &str, max_attempts: u32) -> Result<TaskState, StoreError> {
-        self.update_task(id, |t| {
+    /// has had `max_attempts`, and then its sequence becomes unprovable, in the same
+    /// transaction. Returns the new state.
+    pub fn fail(&self, id: &TaskId, worker: &str, error: &str, max_attempts: u32, block: u64) -> Result<TaskState, StoreError> {
+        self.write(|w| {
+            let mut t = self.read_task(w, id)?;
             if !t.failed_on.iter().any(|w| w == worker) {
                 t.failed_on.push(worker.to_string());
             }
             t.last_error = Some(error.to_string());
             t.state = if t.attempts >= max_attempts { TaskState::Failed { error: error.to_string() } } else { TaskState::Pending };
-            t.state.clone()
+            w.open_table(TASKS)?.insert(id.key().as_str(), json(&t).as_slice())?;
+            if let TaskState::Failed { .. } = t.state {
+                let mut s = self.read_sequence(w, id.sequence())?;
+                if s.status.is_open() {
+                    s.status = SequenceStatus::Unprovable { reason: format!("task {id} failed {} times; last error: {error}", t.attempts) };
+                    s.closed_block = Some(block);
+                    Self::put_sequence(w, &s)?;
+                }
+            }
+            Ok(t.state)
         })
     }
 
-    /// Gives up on the unfinished tasks of a sequence nobody needs any more (verified by others
-    /// before this node committed); their state becomes [`TaskState::Dropped`].
-    pub fn drop_tasks(&self, final_batch: u64) -> Result<(), StoreError> {
-        let tasks = self.tasks_of(final_batch)?;
+    /// A final proof failed the local check before anything of it was committed: deletes the
+    /// proof and the submission made for it, and sends the final task back to pending on
+    /// another worker (`done_by` joins `failed_on`) once; a second rejection makes the sequence
+    /// unprovable. One transaction. Returns the task's new state.
+    pub fn reject_final(&self, final_batch: u64, reason: &str, block: u64) -> Result<TaskState, StoreError> {
+        let id = TaskId::new(final_batch, TaskKind::Final);
         self.write(|w| {
-            let mut table = w.open_table(TASKS)?;
-            for mut t in tasks {
-                if !matches!(t.state, TaskState::Done | TaskState::Failed { .. }) {
-                    t.state = TaskState::Dropped;
-                    table.insert(t.id.as_str(), json(&t).as_slice())?;
+            let mut t = self.read_task(w, &id)?;
+            let again = t.failed_on.is_empty();
+            if let Some(by) = t.done_by.take()
+                && !t.failed_on.contains(&by)
+            {
+                t.failed_on.push(by);
+            }
+            t.last_error = Some(reason.to_string());
+            w.open_table(PROOFS)?.remove(id.key().as_str())?;
+            let mut subs = w.open_table(SUBMISSIONS)?;
+            let sub = match subs.get(final_batch)? {
+                Some(v) => Some(self.decode::<Submission>("submissions", final_batch, v.value())?),
+                None => None,
+            };
+            if sub.is_some_and(|s| !s.state.is_settled() && s.windows.is_empty()) {
+                subs.remove(final_batch)?;
+            }
+            drop(subs);
+            let mut s = self.read_sequence(w, final_batch)?;
+            if again {
+                t.state = TaskState::Pending;
+                if s.status == SequenceStatus::Proved {
+                    s.status = SequenceStatus::Proving;
+                }
+            } else {
+                t.state = TaskState::Failed { error: reason.to_string() };
+                if s.status.is_open() {
+                    s.status = SequenceStatus::Unprovable { reason: format!("final proof rejected twice: {reason}") };
+                    s.closed_block = Some(block);
                 }
             }
-            Ok(())
+            w.open_table(TASKS)?.insert(id.key().as_str(), json(&t).as_slice())?;
+            Self::put_sequence(w, &s)?;
+            Ok(t.state)
+        })
+    }
+
+    /// Gives up on a sequence nobody needs any more (verified by others before this node
+    /// committed): its unfinished tasks become [`TaskState::Dropped`] and it becomes
+    /// [`SequenceStatus::Settled`], in one transaction. Returns false if it was closed already.
+    pub fn drop_sequence(&self, final_batch: u64, block: u64) -> Result<bool, StoreError> {
+        self.write(|w| {
+            let mut s = self.read_sequence(w, final_batch)?;
+            if !s.status.is_open() {
+                return Ok(false);
+            }
+            let mut table = w.open_table(TASKS)?;
+            for id in TaskId::graph(final_batch, s.batches()) {
+                let key = id.key();
+                let Some(v) = table.get(key.as_str())?.map(|v| v.value().to_vec()) else { continue };
+                let mut t: Task = self.decode("tasks", &id, &v)?;
+                if !matches!(t.state, TaskState::Done | TaskState::Failed { .. }) {
+                    t.state = TaskState::Dropped;
+                    table.insert(key.as_str(), json(&t).as_slice())?;
+                }
+            }
+            drop(table);
+            s.status = SequenceStatus::Settled;
+            s.closed_block = Some(block);
+            Self::put_sequence(w, &s)?;
+            Ok(true)
         })
     }
 
     /// After a restart: tasks that were assigned to workers of the dead process go back to
-    /// pending. Their attempt is not counted against them: the node died, not the task.
+    /// pending. Their attempt is not counted against them: the node died, not the task. Looks
+    /// only at open sequences.
     pub fn requeue_assigned(&self) -> Result<usize, StoreError> {
-        let stale: Vec<Task> = self.tasks()?.into_iter().filter(|t| matches!(t.state, TaskState::Assigned { .. })).collect();
-        let n = stale.len();
+        let open = self.open_sequences()?;
         self.write(|w| {
             let mut table = w.open_table(TASKS)?;
-            for mut t in stale {
-                t.state = TaskState::Pending;
-                t.attempts = t.attempts.saturating_sub(1);
-                table.insert(t.id.as_str(), json(&t).as_slice())?;
+            let mut n = 0;
+            for seq in &open {
+                for id in TaskId::graph(seq.final_batch, seq.batches()) {
+                    let key = id.key();
+                    let Some(v) = table.get(key.as_str())?.map(|v| v.value().to_vec()) else { continue };
+                    let mut t: Task = self.decode("tasks", &id, &v)?;
+                    if matches!(t.state, TaskState::Assigned { .. }) {
+                        t.state = TaskState::Pending;
+                        t.attempts = t.attempts.saturating_sub(1);
+                        table.insert(key.as_str(), json(&t).as_slice())?;
+                        n += 1;
+                    }
+                }
             }
-            Ok(())
-        })?;
-        Ok(n)
+            Ok(n)
+        })
     }
 
     pub fn proof(&self, id: &TaskId) -> Result<Option<Vec<u8>>, StoreError> {
         let r = self.db.begin_read().map_err(|e| self.err(e))?;
         let t = r.open_table(PROOFS).map_err(|e| self.err(e))?;
-        Ok(t.get(id.as_str()).map_err(|e| self.err(e))?.map(|v| v.value().to_vec()))
+        Ok(t.get(id.key().as_str()).map_err(|e| self.err(e))?.map(|v| v.value().to_vec()))
+    }
+
+    /// Deletes the proofs and batch data of sequences closed at or before block `upto` (their
+    /// records and submissions stay, for the operator). Looks only at what is prunable.
+    /// Returns how many sequences it pruned.
+    pub fn prune(&self, upto: u64) -> Result<usize, StoreError> {
+        self.write(|w| {
+            let due: Vec<(u64, u64)> = {
+                let closed = w.open_table(CLOSED)?;
+                let mut due = vec![];
+                for row in closed.range((0, 0)..=(upto, u64::MAX))? {
+                    due.push(row?.0.value());
+                }
+                due
+            };
+            for &(b, f) in &due {
+                let seq = self.read_sequence(w, f)?;
+                let (mut proofs, mut data) = (w.open_table(PROOFS)?, w.open_table(BATCH_DATA)?);
+                for id in TaskId::graph(f, seq.batches()) {
+                    proofs.remove(id.key().as_str())?;
+                }
+                for i in 0..seq.batches() {
+                    data.remove((f, i))?;
+                }
+                w.open_table(CLOSED)?.remove((b, f))?;
+            }
+            Ok(due.len())
+        })
     }
 
     // ------------------------------------------------------------------ submissions
@@ -335,16 +712,34 @@ impl Store {
         self.get_json(SUBMISSIONS, "submissions", final_batch, final_batch)
     }
 
-    /// Every submission, lowest sequence first.
+    /// Every submission, lowest sequence first (history included: for tools and tests).
     pub fn submissions(&self) -> Result<Vec<Submission>, StoreError> {
         self.all_json(SUBMISSIONS, "submissions")
     }
 
     /// Writes a submission's new state (durable before the transaction it announces is sent).
-    pub fn put_submission(&self, s: &Submission) -> Result<(), StoreError> {
+    /// A settled state also settles its sequence, in the same transaction. Refuses to move a
+    /// settled submission (returns false): nothing may overwrite an outcome.
+    pub fn put_submission(&self, s: &Submission, block: u64) -> Result<bool, StoreError> {
         self.write(|w| {
-            w.open_table(SUBMISSIONS)?.insert(s.final_batch, json(s).as_slice())?;
-            Ok(())
+            let mut subs = w.open_table(SUBMISSIONS)?;
+            if let Some(v) = subs.get(s.final_batch)? {
+                let old: Submission = self.decode("submissions", s.final_batch, v.value())?;
+                if old.state.is_settled() {
+                    return Ok(false);
+                }
+            }
+            subs.insert(s.final_batch, json(s).as_slice())?;
+            drop(subs);
+            if s.state.is_settled() {
+                let mut seq = self.read_sequence(w, s.final_batch)?;
+                if seq.status.is_open() {
+                    seq.status = SequenceStatus::Settled;
+                    seq.closed_block = Some(block);
+                    Self::put_sequence(w, &seq)?;
+                }
+            }
+            Ok(true)
         })
     }
 

@@ -36,6 +36,64 @@ mod hex32s {
     }
 }
 
+/// Wei as a decimal string in JSON: a number of 2^64 or more does not survive every JSON reader,
+/// and serde's internally tagged enums cannot buffer a u128.
+mod wei {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &u128, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&v.to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u128, D::Error> {
+        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Who a store belongs to: written when the store is created and checked at every open, so
+/// that a data folder is never reused against another chain, contract, rollup or key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identity {
+    pub chain_id: u64,
+    /// The hash of the chain's block 0: a fresh dev chain (anvil, embedded) with the same chain
+    /// id is another chain.
+    #[serde(with = "hex32")]
+    pub genesis: Hash,
+    #[serde(with = "hex20")]
+    pub manager: Address,
+    pub rollup: u32,
+    #[serde(with = "hex20")]
+    pub miner: Address,
+}
+
+impl std::fmt::Display for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "chain {} (genesis 0x{}), manager 0x{}, rollup {}, miner 0x{}",
+            self.chain_id,
+            hex::encode(self.genesis),
+            hex::encode(self.manager),
+            self.rollup,
+            hex::encode(self.miner)
+        )
+    }
+}
+
+mod hex20 {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[u8; 20], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("0x{}", hex::encode(v)))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 20], D::Error> {
+        let s = String::deserialize(d)?;
+        let bytes = hex::decode(s.trim_start_matches("0x")).map_err(serde::de::Error::custom)?;
+        bytes.try_into().map_err(|_| serde::de::Error::custom("expected 20 bytes"))
+    }
+}
+
 /// A sequence as posted on chain (its batch data lives in its own table).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sequence {
@@ -48,6 +106,10 @@ pub struct Sequence {
     /// The block the watcher saw it in.
     pub seen_block: u64,
     pub status: SequenceStatus,
+    /// The block (as the node saw the head) in which it became settled or unprovable: the
+    /// retention setting prunes its proofs and batch data some blocks later.
+    #[serde(default)]
+    pub closed_block: Option<u64>,
 }
 
 impl Sequence {
@@ -68,6 +130,16 @@ pub enum SequenceStatus {
     /// The posted data does not match its commitments, or a task failed for good: it will not
     /// be proved by this node.
     Unprovable { reason: String },
+    /// A reorg replaced the posted data this record was made from: its tasks and proofs are
+    /// void. The new data is stored under the same final batch when the watcher reads it again.
+    Replaced,
+}
+
+impl SequenceStatus {
+    /// Whether the node still has work on it (proving, or a submission to settle).
+    pub fn is_open(&self) -> bool {
+        matches!(self, Self::Proving | Self::Proved)
+    }
 }
 
 /// What a task computes.
@@ -78,19 +150,18 @@ pub enum TaskKind {
     Final,
 }
 
-/// A task's id, derived from its sequence and kind: `<final batch, 20 digits>/<kind>`. The
-/// zero padding makes the store's key order the sequence order.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct TaskId(String);
+/// A task's id: its sequence (final batch) and kind. Stored as the key
+/// `<final batch, 20 digits>/<kind>`, whose zero padding makes the store's key order the
+/// sequence order; [`TaskId::parse`] validates that key, so a corrupt record is an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TaskId {
+    sequence: u64,
+    kind: TaskKind,
+}
 
 impl TaskId {
     pub fn new(final_batch: u64, kind: TaskKind) -> Self {
-        Self(match kind {
-            TaskKind::Batch(i) => format!("{final_batch:020}/batch-{i:03}"),
-            TaskKind::Aggregate => format!("{final_batch:020}/aggregate"),
-            TaskKind::Final => format!("{final_batch:020}/final"),
-        })
+        Self { sequence: final_batch, kind }
     }
 
     /// Every task of a sequence of `batches` batches: the batches, an aggregate when there is
@@ -104,26 +175,62 @@ impl TaskId {
         ids
     }
 
-    pub fn as_str(&self) -> &str {
-        &self.0
+    /// The store key.
+    pub fn key(&self) -> String {
+        match self.kind {
+            TaskKind::Batch(i) => format!("{:020}/batch-{i:03}", self.sequence),
+            TaskKind::Aggregate => format!("{:020}/aggregate", self.sequence),
+            TaskKind::Final => format!("{:020}/final", self.sequence),
+        }
+    }
+
+    /// Reads a store key back, refusing anything [`TaskId::key`] would not have written.
+    pub fn parse(key: &str) -> Result<Self, String> {
+        let bad = || format!("{key:?} is not a task id");
+        let (seq, kind) = key.split_once('/').ok_or_else(bad)?;
+        if seq.len() != 20 || !seq.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
+        let sequence = seq.parse().map_err(|_| bad())?;
+        let kind = match kind {
+            "aggregate" => TaskKind::Aggregate,
+            "final" => TaskKind::Final,
+            b => {
+                let i = b.strip_prefix("batch-").filter(|i| i.len() >= 3 && i.bytes().all(|c| c.is_ascii_digit())).ok_or_else(bad)?;
+                TaskKind::Batch(i.parse().map_err(|_| bad())?)
+            }
+        };
+        let id = Self { sequence, kind };
+        if id.key() != key {
+            return Err(bad());
+        }
+        Ok(id)
     }
 
     pub fn sequence(&self) -> u64 {
-        self.0[..20].parse().expect("task ids are built by TaskId::new")
+        self.sequence
     }
 
     pub fn kind(&self) -> TaskKind {
-        match &self.0[21..] {
-            "aggregate" => TaskKind::Aggregate,
-            "final" => TaskKind::Final,
-            b => TaskKind::Batch(b.trim_start_matches("batch-").parse().expect("task ids are built by TaskId::new")),
-        }
+        self.kind
+    }
+}
+
+impl Serialize for TaskId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.key())
+    }
+}
+
+impl<'de> Deserialize<'de> for TaskId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Self::parse(&String::deserialize(d)?).map_err(serde::de::Error::custom)
     }
 }
 
 impl std::fmt::Display for TaskId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.key())
     }
 }
 
@@ -131,17 +238,12 @@ impl std::fmt::Display for TaskId {
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum TaskState {
     Pending,
-    Assigned {
-        worker: String,
-        attempt: u32,
-        deadline_ms: u64,
-    },
+    Assigned { worker: String, attempt: u32, deadline_ms: u64 },
     Done,
     /// Out of attempts.
-    Failed {
-        error: String,
-    },
-    /// Not needed any more (the sequence was verified before this node could commit).
+    Failed { error: String },
+    /// Not needed any more (the sequence was verified before this node could commit, or a
+    /// reorg replaced its data).
     Dropped,
 }
 
@@ -168,17 +270,7 @@ pub struct Task {
 
 impl Task {
     pub fn new(id: TaskId) -> Self {
-        Self {
-            id,
-            state: TaskState::Pending,
-            attempts: 0,
-            failed_on: vec![],
-            last_error: None,
-            started_ms: None,
-            finished_ms: None,
-            completions: 0,
-            done_by: None,
-        }
+        Self { id, state: TaskState::Pending, attempts: 0, failed_on: vec![], last_error: None, started_ms: None, finished_ms: None, completions: 0, done_by: None }
     }
 }
 
@@ -196,9 +288,22 @@ pub struct Submission {
     pub reveal_block: Option<u64>,
 }
 
+/// Why a commitment was slashed (the contract's reasons).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SlashKind {
+    HashMismatch,
+    InvalidProof,
+    NoReveal,
+}
+
+/// The stored state of a submission; the sender's state machine (`prova-node`'s `submission`
+/// module) moves it, one durable write per transition.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum SubmissionState {
+    /// The final proof is stored and nothing was sent yet.
+    Ready,
     /// The commit is about to be sent, or was sent and its fate is not known yet: after a
     /// crash the chain says whether it landed.
     Committing,
@@ -206,17 +311,31 @@ pub enum SubmissionState {
     Committed,
     /// The reveal is about to be sent, or was sent and its fate is not known yet.
     Revealing,
-    /// Accepted on chain. `reward` in wei (decimal: JSON numbers cannot hold 256 bits).
-    Revealed { late: bool, reward: String },
+    /// Accepted on chain, with the share credited by the reveal's event (0 when late).
+    Revealed {
+        late: bool,
+        #[serde(with = "wei")]
+        reward_wei: u128,
+    },
     /// Slashed (this must never happen to an honest node; it is recorded, not hidden).
-    Slashed { reason: String, amount: String },
+    Slashed {
+        reason: SlashKind,
+        #[serde(with = "wei")]
+        amount_wei: u128,
+    },
     /// Verified by others before this node could commit: nothing to do.
     Missed,
+    /// Our final proof failed the local check before its reveal: never revealed (a reveal
+    /// would be slashed as invalid). An operator must look at the plugin and the prover.
+    Rejected { reason: String },
+    /// The sequence's data was replaced by a reorg after we committed: the commitment is for
+    /// data that no longer exists and is never revealed.
+    Abandoned,
 }
 
 impl SubmissionState {
     /// Nothing more will be sent for it.
     pub fn is_settled(&self) -> bool {
-        matches!(self, Self::Revealed { .. } | Self::Slashed { .. } | Self::Missed)
+        matches!(self, Self::Revealed { .. } | Self::Slashed { .. } | Self::Missed | Self::Rejected { .. } | Self::Abandoned)
     }
 }

@@ -8,13 +8,22 @@ fn seq(final_batch: u64, batches: u64) -> Sequence {
         commitments: (0..batches).map(|i| [i as u8; 32]).collect(),
         seen_block: 3,
         status: SequenceStatus::Proving,
+        closed_block: None,
     }
+}
+
+fn ident() -> Identity {
+    Identity { chain_id: 31337, genesis: [1; 32], manager: [2; 20], rollup: 1, miner: [3; 20] }
 }
 
 fn open() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
-    let s = Store::open(&dir.path().join("node.redb")).unwrap();
+    let s = Store::open(&dir.path().join("node.redb"), &ident()).unwrap();
     (dir, s)
+}
+
+fn sub(final_batch: u64, state: SubmissionState) -> Submission {
+    Submission { init_batch: 0, final_batch, proof_hash: [0xab; 32], state, windows: vec![1], commit_block: Some(4), reveal_block: None }
 }
 
 #[test]
@@ -25,24 +34,63 @@ fn task_graph_follows_the_batch_count() {
     let id = TaskId::new(12, TaskKind::Batch(2));
     assert_eq!((id.sequence(), id.kind()), (12, TaskKind::Batch(2)));
     // Key order is sequence order, whatever the number of digits.
-    assert!(TaskId::new(9, TaskKind::Final) < TaskId::new(10, TaskKind::Batch(0)));
+    assert!(TaskId::new(9, TaskKind::Final).key() < TaskId::new(10, TaskKind::Batch(0)).key());
+}
+
+#[test]
+fn task_ids_parse_back_and_refuse_what_was_never_written() {
+    for id in TaskId::graph(123, 3) {
+        assert_eq!(TaskId::parse(&id.key()), Ok(id));
+    }
+    for bad in ["", "12/final", "0000000000000000000x/final", "00000000000000000012/finale", "00000000000000000012/batch-1", "00000000000000000012/batch-abc", "00000000000000000012"] {
+        assert!(TaskId::parse(bad).is_err(), "{bad:?} accepted");
+    }
+}
+
+#[test]
+fn a_corrupt_task_record_is_an_error_not_a_panic() {
+    // At 9c702b9 a task id was re-parsed with `expect`: a bad record panicked the node.
+    let (_d, s) = open();
+    s.write(|w| {
+        w.open_table(TASKS)?.insert("00000000000000000001/final", br#"{"id":"garbage","state":{"state":"pending"}}"#.as_slice())?;
+        Ok(())
+    })
+    .unwrap();
+    let e = s.tasks().unwrap_err();
+    assert!(matches!(e, StoreError::Corrupt { table: "tasks", .. }), "{e}");
 }
 
 #[test]
 fn adding_a_sequence_twice_creates_its_tasks_once() {
     let (_d, s) = open();
-    assert!(s.add_sequence(&seq(4, 3), &[b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]).unwrap());
+    assert_eq!(s.add_sequence(&seq(4, 3), &[b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]).unwrap(), Added::New);
     let id = TaskId::new(4, TaskKind::Batch(1));
     s.assign(&id, "w0", 1, 2).unwrap();
-    assert!(!s.add_sequence(&seq(4, 3), &[]).unwrap());
+    assert_eq!(s.add_sequence(&seq(4, 3), &[]).unwrap(), Added::Known);
+    let mut other = seq(4, 3);
+    other.acc_input_hash = [9; 32];
+    assert_eq!(s.add_sequence(&other, &[]).unwrap(), Added::Differs);
     assert_eq!(s.tasks().unwrap().len(), 5);
     s.add_sequence(&seq(40, 1), &[b"d".to_vec()]).unwrap();
     let of_4: Vec<_> = s.tasks_of(4).unwrap().into_iter().map(|t| t.id).collect();
     let mut graph = TaskId::graph(4, 3);
-    graph.sort();
-    assert_eq!(of_4, graph, "one sequence's tasks (in id order), not sequence 40's");
+    graph.sort_by_key(|id| id.key());
+    assert_eq!(of_4, graph, "one sequence's tasks (in key order), not sequence 40's");
     assert!(matches!(s.task(&id).unwrap().unwrap().state, TaskState::Assigned { .. }), "re-adding must not reset a task");
     assert_eq!(s.batch_data(4, 2).unwrap(), b"c");
+}
+
+#[test]
+fn an_unprovable_sequence_is_stored_without_tasks_in_one_write() {
+    // At 9c702b9 it was written with pending tasks, which a second transaction dropped: a crash
+    // between the two proved it anyway.
+    let (_d, s) = open();
+    let mut bad = seq(5, 2);
+    bad.status = SequenceStatus::Unprovable { reason: "bad data".into() };
+    bad.closed_block = Some(3);
+    s.add_sequence(&bad, &[vec![], vec![]]).unwrap();
+    assert!(s.tasks_of(5).unwrap().is_empty());
+    assert!(s.open_sequences().unwrap().is_empty());
 }
 
 #[test]
@@ -51,21 +99,38 @@ fn state_survives_reopening_and_assigned_tasks_are_requeued_without_losing_an_at
     let path = dir.path().join("node.redb");
     let (b0, fin) = (TaskId::new(1, TaskKind::Batch(0)), TaskId::new(1, TaskKind::Final));
     {
-        let s = Store::open(&path).unwrap();
+        let s = Store::open(&path, &ident()).unwrap();
         s.add_sequence(&seq(1, 1), &[b"w".to_vec()]).unwrap();
         s.assign(&b0, "w0", 10, 20).unwrap();
-        s.complete(&b0, "w0", b"proof-0", 15).unwrap();
+        assert!(s.complete(&b0, "w0", b"proof-0", 15).unwrap());
         s.assign(&fin, "w1", 16, 30).unwrap();
         s.set_cursor("watcher", &(5u64, "x")).unwrap();
     }
-    let s = Store::open(&path).unwrap();
+    let s = Store::open(&path, &ident()).unwrap();
     assert_eq!(s.proof(&b0).unwrap().unwrap(), b"proof-0");
     assert_eq!(s.requeue_assigned().unwrap(), 1);
     let t = s.task(&fin).unwrap().unwrap();
     assert_eq!((t.state, t.attempts), (TaskState::Pending, 0));
     assert_eq!(s.cursor::<(u64, String)>("watcher").unwrap(), Some((5, "x".into())));
-    s.complete(&fin, "w1", b"final", 40).unwrap();
+    assert!(s.complete(&fin, "w1", b"final", 40).unwrap());
+    assert!(!s.complete(&fin, "w0", b"late", 41).unwrap(), "a second completion stores nothing");
+    assert_eq!(s.proof(&fin).unwrap().unwrap(), b"final");
     assert_eq!(s.sequence(1).unwrap().unwrap().status, SequenceStatus::Proved);
+}
+
+#[test]
+fn a_late_completion_cannot_reopen_a_settled_sequence() {
+    // At 9c702b9 `complete` read the sequence, then wrote `Proved` in a second transaction,
+    // over a `Settled` written in between by `process_resend`.
+    let (_d, s) = open();
+    s.add_sequence(&seq(3, 1), &[vec![]]).unwrap();
+    assert!(s.drop_sequence(3, 10).unwrap());
+    let fin = TaskId::new(3, TaskKind::Final);
+    assert!(!s.complete(&fin, "w0", b"p", 1).unwrap());
+    assert!(!s.set_sequence_status(3, SequenceStatus::Proved, 11).unwrap());
+    let q = s.sequence(3).unwrap().unwrap();
+    assert_eq!((q.status, q.closed_block), (SequenceStatus::Settled, Some(10)));
+    assert_eq!(s.task(&fin).unwrap().unwrap().state, TaskState::Dropped);
 }
 
 #[test]
@@ -74,29 +139,137 @@ fn failures_remember_the_worker_and_stop_after_the_last_attempt() {
     s.add_sequence(&seq(2, 1), &[vec![]]).unwrap();
     let id = TaskId::new(2, TaskKind::Batch(0));
     s.assign(&id, "w0", 0, 1).unwrap();
-    assert_eq!(s.fail(&id, "w0", "trap", 2).unwrap(), TaskState::Pending);
+    assert_eq!(s.fail(&id, "w0", "trap", 2, 5).unwrap(), TaskState::Pending);
     s.assign(&id, "w1", 0, 1).unwrap();
-    assert_eq!(s.fail(&id, "w1", "timeout", 2).unwrap(), TaskState::Failed { error: "timeout".into() });
+    assert_eq!(s.fail(&id, "w1", "timeout", 2, 6).unwrap(), TaskState::Failed { error: "timeout".into() });
     let t = s.task(&id).unwrap().unwrap();
     assert_eq!(t.failed_on, vec!["w0".to_string(), "w1".to_string()]);
+    assert!(matches!(s.sequence(2).unwrap().unwrap().status, SequenceStatus::Unprovable { .. }), "in the same write");
 }
 
 #[test]
-fn submissions_round_trip_with_readable_hashes() {
+fn a_rejected_final_proof_is_proved_again_on_another_worker_then_given_up() {
     let (_d, s) = open();
-    let sub = Submission {
-        init_batch: 0,
-        final_batch: 2,
-        proof_hash: [0xab; 32],
-        state: SubmissionState::Revealed { late: false, reward: "1000000000000000000".into() },
-        windows: vec![1],
-        commit_block: Some(4),
-        reveal_block: Some(9),
-    };
-    s.put_submission(&sub).unwrap();
-    assert_eq!(s.submission(2).unwrap(), Some(sub.clone()));
-    assert_eq!(s.submissions().unwrap(), vec![sub]);
-    assert!(String::from_utf8(json(&s.submission(2).unwrap().unwrap())).unwrap().contains("0xabab"));
+    s.add_sequence(&seq(2, 1), &[vec![]]).unwrap();
+    let (b0, fin) = (TaskId::new(2, TaskKind::Batch(0)), TaskId::new(2, TaskKind::Final));
+    s.assign(&b0, "w0", 0, 1).unwrap();
+    s.complete(&b0, "w0", b"b", 1).unwrap();
+    s.assign(&fin, "w0", 0, 1).unwrap();
+    s.complete(&fin, "w0", b"bad", 1).unwrap();
+    s.put_submission(&Submission { windows: vec![], ..sub(2, SubmissionState::Committing) }, 6).unwrap();
+    assert_eq!(s.reject_final(2, "does not verify", 7).unwrap(), TaskState::Pending);
+    assert_eq!(s.submission(2).unwrap(), None, "the submission made for the bad proof is gone");
+    let t = s.task(&fin).unwrap().unwrap();
+    assert_eq!((t.failed_on.clone(), s.proof(&fin).unwrap()), (vec!["w0".to_string()], None));
+    assert_eq!(s.sequence(2).unwrap().unwrap().status, SequenceStatus::Proving);
+    s.assign(&fin, "w1", 0, 1).unwrap();
+    s.complete(&fin, "w1", b"bad again", 1).unwrap();
+    assert!(matches!(s.reject_final(2, "does not verify", 8).unwrap(), TaskState::Failed { .. }));
+    assert!(matches!(s.sequence(2).unwrap().unwrap().status, SequenceStatus::Unprovable { .. }));
+}
+
+#[test]
+fn a_settled_submission_settles_its_sequence_and_is_never_overwritten() {
+    let (_d, s) = open();
+    s.add_sequence(&seq(2, 1), &[vec![]]).unwrap();
+    assert!(s.put_submission(&sub(2, SubmissionState::Committed), 5).unwrap());
+    assert_eq!(s.open_sequences().unwrap().len(), 1);
+    let done = sub(2, SubmissionState::Revealed { late: false, reward_wei: 10u128.pow(30) });
+    assert!(s.put_submission(&done, 9).unwrap());
+    assert!(!s.put_submission(&sub(2, SubmissionState::Committing), 10).unwrap(), "an outcome is final");
+    assert_eq!(s.submission(2).unwrap(), Some(done.clone()));
+    assert_eq!(s.submissions().unwrap(), vec![done.clone()]);
+    let text = String::from_utf8(json(&done)).unwrap();
+    assert!(text.contains("0xabab") && text.contains("\"1000000000000000000000000000000\""), "{text}");
+    let q = s.sequence(2).unwrap().unwrap();
+    assert_eq!((q.status, q.closed_block), (SequenceStatus::Settled, Some(9)));
+    assert!(s.open_sequences().unwrap().is_empty());
+}
+
+#[test]
+fn a_replaced_sequence_forgets_what_was_derived_from_its_old_data() {
+    let (_d, s) = open();
+    s.add_sequence(&seq(2, 1), &[b"old".to_vec()]).unwrap();
+    let fin = TaskId::new(2, TaskKind::Final);
+    s.assign(&TaskId::new(2, TaskKind::Batch(0)), "w0", 0, 1).unwrap();
+    s.complete(&TaskId::new(2, TaskKind::Batch(0)), "w0", b"p0", 1).unwrap();
+    s.assign(&fin, "w0", 0, 1).unwrap();
+    s.complete(&fin, "w0", b"pf", 1).unwrap();
+    s.put_submission(&sub(2, SubmissionState::Committed), 4).unwrap();
+    let mut new = seq(2, 1);
+    new.acc_input_hash = [8; 32];
+    let old = s.replace_sequence(&new, &[b"new".to_vec()]).unwrap().unwrap();
+    assert_eq!(old.status, SequenceStatus::Proved);
+    assert_eq!(s.sequence(2).unwrap().unwrap(), new);
+    assert_eq!(s.batch_data(2, 0).unwrap(), b"new");
+    assert_eq!(s.proof(&fin).unwrap(), None);
+    assert!(s.tasks_of(2).unwrap().iter().all(|t| t.state == TaskState::Pending && t.attempts == 0));
+    assert_eq!(s.submission(2).unwrap(), None);
+}
+
+#[test]
+fn pruning_removes_proofs_and_data_of_sequences_closed_long_enough() {
+    let (_d, s) = open();
+    for (f, closed) in [(1, 10), (2, 20)] {
+        s.add_sequence(&seq(f, 1), &[b"d".to_vec()]).unwrap();
+        let b0 = TaskId::new(f, TaskKind::Batch(0));
+        s.assign(&b0, "w", 0, 1).unwrap();
+        s.complete(&b0, "w", b"p", 1).unwrap();
+        s.drop_sequence(f, closed).unwrap();
+    }
+    s.add_sequence(&seq(3, 1), &[b"d".to_vec()]).unwrap();
+    assert_eq!(s.prune(15).unwrap(), 1);
+    assert_eq!(s.proof(&TaskId::new(1, TaskKind::Batch(0))).unwrap(), None);
+    assert!(s.batch_data(1, 0).is_err());
+    assert!(s.sequence(1).unwrap().is_some(), "the record stays");
+    assert!(s.proof(&TaskId::new(2, TaskKind::Batch(0))).unwrap().is_some());
+    assert_eq!(s.batch_data(3, 0).unwrap(), b"d", "open sequences are never pruned");
+    assert_eq!(s.prune(15).unwrap(), 0, "pruned once");
+    assert_eq!(s.prune(100).unwrap(), 1);
+}
+
+#[test]
+fn a_store_refuses_another_identity() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("node.redb");
+    drop(Store::open(&path, &ident()).unwrap());
+    let mut other = ident();
+    other.genesis = [9; 32];
+    let e = Store::open(&path, &other).err().expect("another chain must be refused");
+    assert!(matches!(e, StoreError::NotOurs { .. }), "{e}");
+    assert!(e.to_string().contains("use another data folder"), "{e}");
+    assert_eq!(Store::inspect(&path).unwrap().identity().unwrap(), Some(ident()));
+    assert!(matches!(Store::inspect(&dir.path().join("none.redb")), Err(StoreError::NotFound { .. })));
+}
+
+#[test]
+fn a_version_1_store_is_migrated() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("node.redb");
+    {
+        let db = Database::create(&path).unwrap();
+        let w = db.begin_write().unwrap();
+        w.open_table(META).unwrap().insert("schema_version", 1).unwrap();
+        let mut seqs = w.open_table(SEQUENCES).unwrap();
+        for (f, status) in [(1u64, r#"{"status":"settled"}"#), (2, r#"{"status":"proving"}"#)] {
+            let rec = format!(
+                r#"{{"init_batch":{},"final_batch":{f},"acc_input_hash":"0x{}","commitments":[],"seen_block":1,"status":{status}}}"#,
+                f - 1,
+                "07".repeat(32)
+            );
+            seqs.insert(f, rec.as_bytes()).unwrap();
+        }
+        drop(seqs);
+        let rec = format!(
+            r#"{{"init_batch":0,"final_batch":1,"proof_hash":"0x{}","state":{{"state":"revealed","late":false,"reward":"credited before restart"}},"windows":[1],"commit_block":2,"reveal_block":null}}"#,
+            "ab".repeat(32)
+        );
+        w.open_table(SUBMISSIONS).unwrap().insert(1, rec.as_bytes()).unwrap();
+        w.commit().unwrap();
+    }
+    let s = Store::open(&path, &ident()).unwrap();
+    assert_eq!(s.submission(1).unwrap().unwrap().state, SubmissionState::Revealed { late: false, reward_wei: 0 });
+    assert_eq!(s.open_sequences().unwrap().iter().map(|q| q.final_batch).collect::<Vec<_>>(), vec![2]);
 }
 
 #[test]
@@ -104,7 +277,7 @@ fn a_newer_schema_is_refused_and_a_corrupt_record_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("node.redb");
     {
-        let s = Store::open(&path).unwrap();
+        let s = Store::open(&path, &ident()).unwrap();
         s.write(|w| {
             w.open_table(META)?.insert("schema_version", SCHEMA_VERSION + 1)?;
             w.open_table(SUBMISSIONS)?.insert(7, b"{not json".as_slice())?;
@@ -114,6 +287,6 @@ fn a_newer_schema_is_refused_and_a_corrupt_record_is_named() {
         let e = s.submission(7).unwrap_err();
         assert!(matches!(&e, StoreError::Corrupt { table: "submissions", key, .. } if key == "7"), "{e}");
     }
-    let e = Store::open(&path).err().expect("a newer schema must be refused");
+    let e = Store::open(&path, &ident()).err().expect("a newer schema must be refused");
     assert!(matches!(e, StoreError::TooNew { found, .. } if found == SCHEMA_VERSION + 1), "{e}");
 }
