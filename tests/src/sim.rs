@@ -615,6 +615,8 @@ async fn simulate(s: Scenario) -> Result<Report, String> {
     let limit = s.chaos_blocks + (s.sequences + 2) * (2 * (s.t1 + s.t2) + 4) + 40;
     let mut calls_before: Vec<u64> = vec![0; w.nodes.len()];
     let mut block = w.chain.head_number();
+    let setup_head = block;
+    let mut tail = 0;
     loop {
         tokio::time::sleep(BLOCK).await;
         block += 1;
@@ -634,6 +636,12 @@ async fn simulate(s: Scenario) -> Result<Report, String> {
                     report.crashes += 1;
                 }
             }
+            if let Some((task, ..)) = &w.nodes[i].running
+                && task.is_finished()
+            {
+                let (task, ..) = w.nodes[i].running.take().expect("running");
+                return Err(format!("node {i} stopped by itself: {:?}", task.await));
+            }
             let due = match w.nodes[i].down_until {
                 Some(b) => b <= block || !chaos,
                 None => false,
@@ -642,8 +650,9 @@ async fn simulate(s: Scenario) -> Result<Report, String> {
                 w.start(i)?;
             }
         }
-        if chaos && s.reorg > 0.0 && w.rng.random_bool(s.reorg) && block > 4 {
-            let depth = w.rng.random_range(1..=3u64);
+        // Reorgs never reach into the setup blocks (contracts, stakes).
+        let depth = w.rng.random_range(1..=3u64);
+        if chaos && s.reorg > 0.0 && w.rng.random_bool(s.reorg) && block > setup_head + depth {
             w.chain.reorg(depth);
             block = w.chain.head_number();
             report.reorgs += 1;
@@ -653,7 +662,12 @@ async fn simulate(s: Scenario) -> Result<Report, String> {
         let _ = head_tx.send(block);
         check_stakes(&w).await?;
         if !chaos && sequencer_done.load(Ordering::SeqCst) && settled(&w).await? {
-            break;
+            // A few more blocks for every node to see the end (a sequence others verified
+            // while it was still proving is closed on the next block).
+            tail += 1;
+            if tail > 3 {
+                break;
+            }
         }
         if block > limit {
             return Err(format!("not settled after {block} blocks: {}", progress(&w).await));

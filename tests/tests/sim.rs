@@ -59,7 +59,7 @@ fn replay() {
     let seed = env("SIM_SEED", 0);
     if std::env::var("SIM_LOG").is_ok() {
         let filter = tracing_subscriber::EnvFilter::new(std::env::var("SIM_LOG").unwrap());
-        let _ = tracing_subscriber::fmt().with_env_filter(filter).without_time().with_writer(std::io::stderr).try_init();
+        let _ = tracing_subscriber::fmt().with_env_filter(filter).without_time().with_ansi(false).with_writer(std::io::stderr).try_init();
     }
     match sim::run(seed) {
         Ok(r) => println!("seed {seed}: {r:?}"),

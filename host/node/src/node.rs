@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use prova_chain::BaseChain;
+use prova_chain::{BaseChain, ChainError};
 use prova_chain::contracts::{Deployment, PostedSequence};
 use prova_chain::watcher::{Cursor, Watcher};
 use prova_store::{Added, Identity, Sequence, SequenceStatus, Store};
@@ -64,6 +64,24 @@ impl Drop for Tasks {
     }
 }
 
+/// Reads the chain until it answers: a node that starts during an RPC outage waits it out. A
+/// refusal or an answer that does not decode is an error at once (a wrong rollup or address).
+async fn until_answered<T, F: std::future::Future<Output = Result<T, ChainError>>>(
+    what: &str,
+    poll: Duration,
+    mut read: impl FnMut() -> F,
+) -> Result<T, NodeError> {
+    loop {
+        match read().await {
+            Err(e @ ChainError::Rpc { .. }) => {
+                warn!(error = %e, "{what}: the chain does not answer; retrying");
+                tokio::time::sleep(poll).await;
+            }
+            r => return Ok(r?),
+        }
+    }
+}
+
 /// Runs the node until `shutdown` turns true; then it takes no new work, lets running jobs
 /// store their proofs and the sender finish the step in hand, and returns.
 pub async fn run(p: NodeParams, shutdown: watch::Receiver<bool>) -> Result<(), NodeError> {
@@ -77,8 +95,8 @@ async fn run_inner(p: NodeParams, mut shutdown: watch::Receiver<bool>) -> Result
     if let Err(e) = chain.reconcile().await {
         warn!(error = %e, "outbox reconcile failed at start: retried on each block");
     }
-    let (t1, t2) = p.deployment.windows(chain.as_ref(), p.rollup).await?;
-    let head = chain.head().await?.number;
+    let (t1, t2) = until_answered("windows", p.poll, || p.deployment.windows(chain.as_ref(), p.rollup)).await?;
+    let head = until_answered("head", p.poll, || chain.head()).await?.number;
     info!(rollup = p.rollup, t1, t2, head, workers = p.generator.workers, start_batch = p.start_batch, "node starting");
 
     let (head_tx, head_rx) = watch::channel(head);
@@ -108,7 +126,10 @@ async fn run_inner(p: NodeParams, mut shutdown: watch::Receiver<bool>) -> Result
         watcher: Watcher::new(p.deployment.manager, p.rollup),
         cursor: match p.store.cursor(CURSOR)? {
             Some(c) => c,
-            None => Cursor { next_block: p.deployment.registered_at(chain.as_ref(), p.rollup).await?, last: None },
+            None => Cursor {
+                next_block: until_answered("registration", p.poll, || p.deployment.registered_at(chain.as_ref(), p.rollup)).await?,
+                last: None,
+            },
         },
         head_tx,
         last_head: None,
