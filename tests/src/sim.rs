@@ -343,7 +343,9 @@ impl Prover for SimProver {
         let work = Duration::from_millis(self.rng.lock().unwrap().random_range(500..20_000));
         tokio::time::sleep(work).await;
         if self.draw(self.hang) {
-            std::future::pending::<()>().await;
+            // Past the node's task timeout, until the runtime's wall-time limit ends it.
+            tokio::time::sleep(Duration::from_secs(600)).await;
+            return Err("wall time exceeded".into());
         }
         if self.draw(self.fail) {
             return Err("simulated prover failure".into());
@@ -653,7 +655,9 @@ async fn simulate(s: Scenario) -> Result<Report, String> {
         // Reorgs never reach into the setup blocks (contracts, stakes).
         let depth = w.rng.random_range(1..=3u64);
         if chaos && s.reorg > 0.0 && w.rng.random_bool(s.reorg) && block > setup_head + depth {
-            w.chain.reorg(depth);
+            // Transactions of the removed blocks come back (geth; a node's outbox rebroadcasts
+            // them on anvil). Posts that no longer fit make the sequencer post other sequences.
+            w.chain.reorg_keeping_txs(depth);
             block = w.chain.head_number();
             report.reorgs += 1;
         } else {

@@ -365,6 +365,13 @@ impl Deployment {
         Ok(None)
     }
 
+    /// The sequence ending at `final_batch` as the chain has it now: (first batch - 1,
+    /// accumulated input hash), or `None` when there is none (a reorg took it).
+    pub async fn sequence_of(&self, chain: &dyn BaseChain, rollup: u32, final_batch: u64) -> Result<Option<(u64, B256)>, ChainError> {
+        let s = view(chain, self.manager, RollupManager::sequenceOfCall { rollupId: rollup, finalNewBatch: final_batch }).await?;
+        Ok((s.sequencedAt != 0).then_some((s.initNumBatch, s.accInputHash)))
+    }
+
     /// The block the rollup was registered in: where a new node starts reading its history.
     pub async fn registered_at(&self, chain: &dyn BaseChain, rollup: u32) -> Result<u64, ChainError> {
         Ok(view(chain, self.manager, RollupManager::rollupConfigCall { rollupId: rollup }).await?.registeredAt)

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use prova_chain::{BaseChain, ChainError};
+use prova_chain::{B256, BaseChain, ChainError};
 use prova_chain::contracts::{Deployment, PostedSequence};
 use prova_chain::watcher::{Cursor, Watcher};
 use prova_store::{Added, Identity, Sequence, SequenceStatus, Store};
@@ -186,7 +186,8 @@ impl Poller {
         let mut cursor = self.cursor.clone();
         let found = self.watcher.poll(chain, &mut cursor).await?;
         if found.reorged {
-            warn!("reorg under the watcher: sequences re-read");
+            warn!("reorg under the watcher: open sequences checked against the chain, sequences re-read");
+            self.close_orphans(head).await?;
         }
         let last_verified = self.ctx.deployment.rollup_state(chain, self.ctx.rollup).await?.last_verified_batch;
         for s in found.sequences {
@@ -200,6 +201,21 @@ impl Poller {
         }
         // Last: a failed step above is retried on this head by the next poll.
         self.last_head = Some(head);
+        Ok(())
+    }
+
+    /// After a reorg: open sequences the chain no longer has as stored (taken, or posted with
+    /// other data) are closed; what was posted again is stored afresh by the re-read.
+    async fn close_orphans(&self, head: u64) -> Result<(), NodeError> {
+        let (store, chain) = (&self.ctx.store, self.ctx.chain.as_ref());
+        for seq in store.open_sequences()? {
+            let f = seq.final_batch;
+            let on_chain = self.ctx.deployment.sequence_of(chain, self.ctx.rollup, f).await?;
+            if on_chain != Some((seq.init_batch, B256::from(seq.acc_input_hash))) && store.close_replaced(f, head)? {
+                warn!(sequence = f, "a reorg took the sequence's data: work on it stopped");
+                self.generator_handle.forget(f);
+            }
+        }
         Ok(())
     }
 
@@ -226,6 +242,7 @@ impl Poller {
         if let Some(k) = &known
             && k.init_batch == record.init_batch
             && k.acc_input_hash == record.acc_input_hash
+            && k.status != SequenceStatus::Replaced
         {
             return Ok(());
         }

@@ -409,7 +409,7 @@ impl Store {
                     Some(v) => Some(self.decode::<Submission>("submissions", seq.final_batch, v.value())?),
                     None => None,
                 };
-                if sub.is_some_and(|s| !s.state.is_settled()) {
+                if sub.is_some_and(|s| !s.state.is_settled() || s.state == SubmissionState::Abandoned) {
                     subs.remove(seq.final_batch)?;
                 }
                 if let Some(b) = old.closed_block {
@@ -641,6 +641,44 @@ impl Store {
             }
             drop(table);
             s.status = SequenceStatus::Settled;
+            s.closed_block = Some(block);
+            Self::put_sequence(w, &s)?;
+            Ok(true)
+        })
+    }
+
+    /// A reorg took the sequence's posted data off the chain: it becomes
+    /// [`SequenceStatus::Replaced`], its unfinished tasks dropped and an unsettled submission
+    /// [`SubmissionState::Abandoned`] (its commitment went with the data), in one transaction.
+    /// If the data is posted again, [`Store::replace_sequence`] starts it afresh.
+    pub fn close_replaced(&self, final_batch: u64, block: u64) -> Result<bool, StoreError> {
+        self.write(|w| {
+            let mut s = self.read_sequence(w, final_batch)?;
+            if !s.status.is_open() {
+                return Ok(false);
+            }
+            let mut table = w.open_table(TASKS)?;
+            for id in TaskId::graph(final_batch, s.batches()) {
+                let key = id.key();
+                let Some(v) = table.get(key.as_str())?.map(|v| v.value().to_vec()) else { continue };
+                let mut t: Task = self.decode("tasks", &id, &v)?;
+                if !matches!(t.state, TaskState::Done | TaskState::Failed { .. }) {
+                    t.state = TaskState::Dropped;
+                    table.insert(key.as_str(), json(&t).as_slice())?;
+                }
+            }
+            drop(table);
+            let mut subs = w.open_table(SUBMISSIONS)?;
+            let sub = match subs.get(final_batch)? {
+                Some(v) => Some(self.decode::<Submission>("submissions", final_batch, v.value())?),
+                None => None,
+            };
+            if let Some(mut sub) = sub.filter(|s| !s.state.is_settled()) {
+                sub.state = SubmissionState::Abandoned;
+                subs.insert(final_batch, json(&sub).as_slice())?;
+            }
+            drop(subs);
+            s.status = SequenceStatus::Replaced;
             s.closed_block = Some(block);
             Self::put_sequence(w, &s)?;
             Ok(true)
