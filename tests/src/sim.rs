@@ -77,7 +77,7 @@ impl Scenario {
         // Many seeds run with a fault switched off, so that each fault is also seen alone.
         let mut p = |max: f64| if r.random_bool(0.3) { 0.0 } else { r.random_range(0.0..max) };
         let (rpc_error, lost_response, hang, crash, reorg) = (p(0.05), p(0.1), p(0.01), p(0.03), p(0.06));
-        let (prove_fail, prove_hang, prove_bad, store_fault) = (p(0.15), p(0.05), p(0.15), p(0.01));
+        let (prove_fail, prove_hang, prove_bad, store_fault) = (p(0.15), p(0.05), p(0.08), p(0.01));
         let t1 = r.random_range(4..=7);
         Self {
             seed,
@@ -385,6 +385,8 @@ struct SimNode {
     down_until: Option<u64>,
     /// Store identity (fixed for the run).
     identity: prova_store::Identity,
+    /// Its disk will fail a write: it is crashed at the next block.
+    doomed: bool,
 }
 
 struct World {
@@ -460,7 +462,7 @@ impl World {
                 log: log.clone(),
             });
             let identity = identity(&chain.inner, &deployment, rollup).await.map_err(|e| e.to_string())?;
-            nodes.push(SimNode { chain, prover, disk: SimDisk::default(), running: None, down_until: None, identity });
+            nodes.push(SimNode { chain, prover, disk: SimDisk::default(), running: None, down_until: None, identity, doomed: false });
         }
         let world = Self {
             chain,
@@ -628,8 +630,15 @@ async fn simulate(s: Scenario) -> Result<Report, String> {
             let calls = w.nodes[i].chain.calls.load(Ordering::Relaxed);
             report.max_calls_per_block = report.max_calls_per_block.max(calls - calls_before[i]);
             calls_before[i] = calls;
-            if chaos && w.nodes[i].running.is_some() {
+            if w.nodes[i].doomed {
+                // Its store failed a write during the last block: the node dies of it.
+                w.crash(i, block).await?;
+                w.nodes[i].doomed = false;
+                w.nodes[i].disk.fail_next_write.store(false, Ordering::SeqCst);
+                report.crashes += 1;
+            } else if chaos && w.nodes[i].running.is_some() {
                 if s.store_fault > 0.0 && w.rng.random_bool(s.store_fault) {
+                    w.nodes[i].doomed = true;
                     // The next write fails; a node dies of a store error, so it is crashed at
                     // the next block, after the failure had its effect.
                     w.nodes[i].disk.fail_next_write.store(true, Ordering::SeqCst);
@@ -794,7 +803,8 @@ async fn check(w: &World, report: &mut Report) -> Result<(), String> {
             return Err(format!("miner {i}: the store credits {credited}, the chain {on_chain}"));
         }
         for t in store.tasks().map_err(|e| e.to_string())? {
-            let allowed = if t.id.kind() == TaskKind::Final && bad_finals.contains(&(i, t.id.sequence())) { 2 } else { 1 };
+            // A final proof that failed the local check is deleted and proved again.
+            let allowed = if t.id.kind() == TaskKind::Final && bad_finals.contains(&(i, t.id.sequence())) { 1 + t.rejections } else { 1 };
             if t.completions > allowed {
                 return Err(format!("miner {i}: task {} was proved and stored {} times", t.id, t.completions));
             }

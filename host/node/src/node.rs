@@ -112,7 +112,7 @@ async fn run_inner(p: NodeParams, mut shutdown: watch::Receiver<bool>) -> Result
         checker: p.checker.clone(),
         head: head_rx,
     });
-    let sender = Sender::new(ctx.clone(), generator_handle.clone());
+    let sender = Sender::new(ctx.clone(), generator_handle.clone(), p.generator.max_attempts);
     let sender_tasks = sender.spawn(shutdown.clone());
     tasks.0.extend(sender_tasks.iter().map(|t| t.abort_handle()));
     manager::submit_pending_proof(&p.store, &sender)?;

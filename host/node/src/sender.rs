@@ -89,6 +89,8 @@ pub struct Sender {
     reveal_gate: RwLock<()>,
     /// Final proofs that passed the local check in this process (a restart checks again).
     checked: Mutex<HashSet<u64>>,
+    /// Rejected final proofs of one sequence before it is given up (the generator's attempts).
+    max_rejections: u32,
 }
 
 fn index(which: Which) -> usize {
@@ -100,7 +102,7 @@ fn index(which: Which) -> usize {
 }
 
 impl Sender {
-    pub fn new(ctx: Arc<ChainCtx>, generator: GeneratorHandle) -> Arc<Self> {
+    pub fn new(ctx: Arc<ChainCtx>, generator: GeneratorHandle, max_rejections: u32) -> Arc<Self> {
         Arc::new(Self {
             ctx,
             generator,
@@ -108,6 +110,7 @@ impl Sender {
             wake: Default::default(),
             reveal_gate: RwLock::new(()),
             checked: Mutex::default(),
+            max_rejections,
         })
     }
 
@@ -244,7 +247,7 @@ impl Sender {
                 Event::CheckFailed(r) => r.as_str(),
                 _ => "rejected",
             };
-            let state = self.ctx.store.reject_final(f, reason, self.ctx.head())?;
+            let state = self.ctx.store.reject_final(f, reason, self.max_rejections, self.ctx.head())?;
             error!(sequence = f, reason, ?state, "our final proof failed the local check before its commit");
             self.generator.reprove(f);
         }

@@ -578,13 +578,14 @@ impl Store {
 
     /// A final proof failed the local check before anything of it was committed: deletes the
     /// proof and the submission made for it, and sends the final task back to pending on
-    /// another worker (`done_by` joins `failed_on`) once; a second rejection makes the sequence
-    /// unprovable. One transaction. Returns the task's new state.
-    pub fn reject_final(&self, final_batch: u64, reason: &str, block: u64) -> Result<TaskState, StoreError> {
+    /// another worker (`done_by` joins `failed_on`) until it was rejected `max_rejections`
+    /// times; then the sequence becomes unprovable. One transaction. Returns the task's new state.
+    pub fn reject_final(&self, final_batch: u64, reason: &str, max_rejections: u32, block: u64) -> Result<TaskState, StoreError> {
         let id = TaskId::new(final_batch, TaskKind::Final);
         self.write(|w| {
             let mut t = self.read_task(w, &id)?;
-            let again = t.failed_on.is_empty();
+            t.rejections += 1;
+            let again = t.rejections < max_rejections;
             if let Some(by) = t.done_by.take()
                 && !t.failed_on.contains(&by)
             {
@@ -610,7 +611,7 @@ impl Store {
             } else {
                 t.state = TaskState::Failed { error: reason.to_string() };
                 if s.status.is_open() {
-                    s.status = SequenceStatus::Unprovable { reason: format!("final proof rejected twice: {reason}") };
+                    s.status = SequenceStatus::Unprovable { reason: format!("final proof rejected {} times: {reason}", t.rejections) };
                     s.closed_block = Some(block);
                 }
             }

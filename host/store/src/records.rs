@@ -266,11 +266,14 @@ pub struct Task {
     /// The worker whose proof was stored.
     #[serde(default)]
     pub done_by: Option<String>,
+    /// Times its proof was stored and then failed the local check (final tasks).
+    #[serde(default)]
+    pub rejections: u32,
 }
 
 impl Task {
     pub fn new(id: TaskId) -> Self {
-        Self { id, state: TaskState::Pending, attempts: 0, failed_on: vec![], last_error: None, started_ms: None, finished_ms: None, completions: 0, done_by: None }
+        Self { id, state: TaskState::Pending, attempts: 0, failed_on: vec![], last_error: None, started_ms: None, finished_ms: None, completions: 0, done_by: None, rejections: 0 }
     }
 }
 

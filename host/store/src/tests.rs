@@ -157,14 +157,14 @@ fn a_rejected_final_proof_is_proved_again_on_another_worker_then_given_up() {
     s.assign(&fin, "w0", 0, 1).unwrap();
     s.complete(&fin, "w0", b"bad", 1).unwrap();
     s.put_submission(&Submission { windows: vec![], ..sub(2, SubmissionState::Committing) }, 6).unwrap();
-    assert_eq!(s.reject_final(2, "does not verify", 7).unwrap(), TaskState::Pending);
+    assert_eq!(s.reject_final(2, "does not verify", 2, 7).unwrap(), TaskState::Pending);
     assert_eq!(s.submission(2).unwrap(), None, "the submission made for the bad proof is gone");
     let t = s.task(&fin).unwrap().unwrap();
     assert_eq!((t.failed_on.clone(), s.proof(&fin).unwrap()), (vec!["w0".to_string()], None));
     assert_eq!(s.sequence(2).unwrap().unwrap().status, SequenceStatus::Proving);
     s.assign(&fin, "w1", 0, 1).unwrap();
     s.complete(&fin, "w1", b"bad again", 1).unwrap();
-    assert!(matches!(s.reject_final(2, "does not verify", 8).unwrap(), TaskState::Failed { .. }));
+    assert!(matches!(s.reject_final(2, "does not verify", 2, 8).unwrap(), TaskState::Failed { .. }));
     assert!(matches!(s.sequence(2).unwrap().unwrap().status, SequenceStatus::Unprovable { .. }));
 }
 
