@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prova_chain::{B256, BaseChain, ChainError};
-use prova_chain::contracts::{Deployment, PostedSequence};
+use prova_chain::contracts::{CommitmentStatus, Deployment, PostedSequence};
 use prova_chain::watcher::{Cursor, Watcher};
-use prova_store::{Added, Identity, Sequence, SequenceStatus, Store};
+use prova_store::{Added, Identity, Sequence, SequenceStatus, Store, SubmissionState};
 use tokio::sync::{mpsc, watch};
 use tokio::task::AbortHandle;
 use tracing::{Instrument, info, info_span, warn};
@@ -16,7 +16,7 @@ use crate::NodeError;
 use crate::generator::{self, GeneratorConfig, GeneratorHandle};
 use crate::manager;
 use crate::prover::{Checker, Prover};
-use crate::sender::{ChainCtx, Sender};
+use crate::sender::{ChainCtx, Sender, Which};
 
 /// Store key of the watcher's cursor.
 const CURSOR: &str = "watcher";
@@ -188,6 +188,7 @@ impl Poller {
         if found.reorged {
             warn!("reorg under the watcher: open sequences checked against the chain, sequences re-read");
             self.close_orphans(head).await?;
+            self.reopen_undone(head).await?;
         }
         let last_verified = self.ctx.deployment.rollup_state(chain, self.ctx.rollup).await?.last_verified_batch;
         for s in found.sequences {
@@ -214,6 +215,31 @@ impl Poller {
             if on_chain != Some((seq.init_batch, B256::from(seq.acc_input_hash))) && store.close_replaced(f, head)? {
                 warn!(sequence = f, "a reorg took the sequence's data: work on it stopped");
                 self.generator_handle.forget(f);
+            }
+        }
+        Ok(())
+    }
+
+    /// After a reorg: submissions settled in the last blocks whose settling transaction the
+    /// reorg undid (our reveal re-included too early and refused, the others' verification gone)
+    /// are opened again, so that the sender observes them and reveals or commits anew.
+    async fn reopen_undone(&self, head: u64) -> Result<(), NodeError> {
+        let (store, chain, me) = (&self.ctx.store, self.ctx.chain.as_ref(), self.ctx.me());
+        let (d, rollup) = (&self.ctx.deployment, self.ctx.rollup);
+        for f in store.closed_since(head.saturating_sub(self.watcher.lookback))? {
+            let Some(sub) = store.submission(f)? else { continue };
+            let back = match (&sub.state, sub.windows.last()) {
+                (SubmissionState::Revealed { .. } | SubmissionState::Slashed { .. }, Some(&w)) => {
+                    (d.commitment(chain, rollup, f, w, me).await?.status == CommitmentStatus::Committed).then_some(SubmissionState::Committed)
+                }
+                (SubmissionState::Missed, _) => d.window_state(chain, rollup, f).await?.verified_at.is_none().then_some(SubmissionState::Ready),
+                _ => None,
+            };
+            if let Some(state) = back
+                && store.reopen(f, state)?
+            {
+                warn!(sequence = f, was = ?sub.state, "a reorg undid how this submission settled: observing it again");
+                self.sender.push(Which::Watch, f);
             }
         }
         Ok(())

@@ -686,6 +686,45 @@ impl Store {
         })
     }
 
+    /// Final batches of the sequences closed in block `since` or later, whose proofs are still
+    /// kept: what a reorg may have undone.
+    pub fn closed_since(&self, since: u64) -> Result<Vec<u64>, StoreError> {
+        let r = self.db.begin_read().map_err(|e| self.err(e))?;
+        let t = r.open_table(CLOSED).map_err(|e| self.err(e))?;
+        let mut out = vec![];
+        for row in t.range((since, 0)..).map_err(|e| self.err(e))? {
+            out.push(row.map_err(|e| self.err(e))?.0.value().1);
+        }
+        Ok(out)
+    }
+
+    /// A reorg undid the transaction that settled a submission (its reveal, or the others'
+    /// verification it was missed by): the submission goes back to `state` and its sequence,
+    /// which still has its final proof, is open again. One transaction. The only write that
+    /// moves a settled submission, and only ever on the chain's word.
+    pub fn reopen(&self, final_batch: u64, state: SubmissionState) -> Result<bool, StoreError> {
+        self.write(|w| {
+            let mut seq = self.read_sequence(w, final_batch)?;
+            let has_proof = w.open_table(PROOFS)?.get(TaskId::new(final_batch, TaskKind::Final).key().as_str())?.is_some();
+            let mut subs = w.open_table(SUBMISSIONS)?;
+            let Some(v) = subs.get(final_batch)?.map(|v| v.value().to_vec()) else { return Ok(false) };
+            let mut sub: Submission = self.decode("submissions", final_batch, &v)?;
+            if !sub.state.is_settled() || !has_proof || seq.status != SequenceStatus::Settled {
+                return Ok(false);
+            }
+            sub.state = state;
+            sub.reveal_block = None;
+            subs.insert(final_batch, json(&sub).as_slice())?;
+            drop(subs);
+            if let Some(b) = seq.closed_block.take() {
+                w.open_table(CLOSED)?.remove((b, final_batch))?;
+            }
+            seq.status = SequenceStatus::Proved;
+            Self::put_sequence(w, &seq)?;
+            Ok(true)
+        })
+    }
+
     /// After a restart: tasks that were assigned to workers of the dead process go back to
     /// pending. Their attempt is not counted against them: the node died, not the task. Looks
     /// only at open sequences.
