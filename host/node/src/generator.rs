@@ -388,8 +388,7 @@ impl Generator {
     /// Requeues jobs past their deadline.
     fn expire(&mut self) -> Result<(), NodeError> {
         let now = Instant::now();
-        let late: Vec<(TaskId, usize)> =
-            self.running.iter().filter(|(_, r)| r.deadline <= now).map(|(id, r)| (*id, r.worker)).collect();
+        let late: Vec<(TaskId, usize)> = self.running.iter().filter(|(_, r)| r.deadline <= now).map(|(id, r)| (*id, r.worker)).collect();
         for (id, worker) in late {
             self.running.remove(&id);
             // The worker is still running it: it is not idle until the job returns.

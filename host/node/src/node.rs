@@ -4,9 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use prova_chain::{B256, BaseChain, ChainError};
 use prova_chain::contracts::{CommitmentStatus, Deployment, PostedSequence};
 use prova_chain::watcher::{Cursor, Watcher};
+use prova_chain::{B256, BaseChain, ChainError};
 use prova_store::{Added, Identity, Sequence, SequenceStatus, Store, SubmissionState};
 use tokio::sync::{mpsc, watch};
 use tokio::task::AbortHandle;
@@ -230,9 +230,12 @@ impl Poller {
             let Some(sub) = store.submission(f)? else { continue };
             let back = match (&sub.state, sub.windows.last()) {
                 (SubmissionState::Revealed { .. } | SubmissionState::Slashed { .. }, Some(&w)) => {
-                    (d.commitment(chain, rollup, f, w, me).await?.status == CommitmentStatus::Committed).then_some(SubmissionState::Committed)
+                    (d.commitment(chain, rollup, f, w, me).await?.status == CommitmentStatus::Committed)
+                        .then_some(SubmissionState::Committed)
                 }
-                (SubmissionState::Missed, _) => d.window_state(chain, rollup, f).await?.verified_at.is_none().then_some(SubmissionState::Ready),
+                (SubmissionState::Missed, _) => {
+                    d.window_state(chain, rollup, f).await?.verified_at.is_none().then_some(SubmissionState::Ready)
+                }
                 _ => None,
             };
             if let Some(state) = back

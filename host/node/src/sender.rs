@@ -165,15 +165,10 @@ impl Sender {
                     None
                 } else {
                     let span = info_span!("submission", sequence = f, step = ?which);
-                    Some(
-                        self.step(f, which)
-                            .instrument(span)
-                            .await
-                            .unwrap_or_else(|e| {
-                                warn!(sequence = f, error = %e, "step failed: observed again next block");
-                                Action::Wait
-                            }),
-                    )
+                    Some(self.step(f, which).instrument(span).await.unwrap_or_else(|e| {
+                        warn!(sequence = f, error = %e, "step failed: observed again next block");
+                        Action::Wait
+                    }))
                 };
                 let mut c = self.caches();
                 c.in_hand.remove(&f);
@@ -281,7 +276,12 @@ impl Sender {
 
     /// The local check of our final proof: it verifies and is bound to us.
     async fn check(&self, f: u64, proof: Vec<u8>) -> Result<B256, String> {
-        let claim = self.ctx.checker.verify_final(&format!("check {f}"), proof).await.map_err(|e| format!("our final proof does not verify: {e}"))?;
+        let claim = self
+            .ctx
+            .checker
+            .verify_final(&format!("check {f}"), proof)
+            .await
+            .map_err(|e| format!("our final proof does not verify: {e}"))?;
         if claim.prover != self.ctx.me().as_slice() {
             return Err("our final proof is bound to another miner".into());
         }

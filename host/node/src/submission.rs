@@ -85,7 +85,15 @@ pub enum Action {
 
 /// A new submission for a stored final proof: nothing sent yet.
 pub fn ready(init_batch: u64, final_batch: u64, proof_hash: B256) -> Submission {
-    Submission { init_batch, final_batch, proof_hash: proof_hash.0, state: SubmissionState::Ready, windows: vec![], commit_block: None, reveal_block: None }
+    Submission {
+        init_batch,
+        final_batch,
+        proof_hash: proof_hash.0,
+        state: SubmissionState::Ready,
+        windows: vec![],
+        commit_block: None,
+        reveal_block: None,
+    }
 }
 
 /// The one transition function: the state after `event`, and what to do next.
@@ -281,7 +289,10 @@ mod tests {
         for st in [SubmissionState::Ready, SubmissionState::Committing] {
             assert_eq!(run(&sub(st, &[]), &observed(17, w.clone(), None)), (SubmissionState::Missed, Action::Stop));
         }
-        assert_eq!(run(&sub(SubmissionState::Committing, &[]), &Event::Refused(RevertKind::AlreadyVerified)), (SubmissionState::Missed, Action::Stop));
+        assert_eq!(
+            run(&sub(SubmissionState::Committing, &[]), &Event::Refused(RevertKind::AlreadyVerified)),
+            (SubmissionState::Missed, Action::Stop)
+        );
     }
 
     #[test]
@@ -294,7 +305,11 @@ mod tests {
         let mut unverified_previous = window(1, 10);
         unverified_previous.previous_verified = false;
         unverified_previous.deadline = None;
-        assert_eq!(run(&n, &observed(30, unverified_previous, mine)), (SubmissionState::Committed, Action::Wait), "waits for the previous sequence");
+        assert_eq!(
+            run(&n, &observed(30, unverified_previous, mine)),
+            (SubmissionState::Committed, Action::Wait),
+            "waits for the previous sequence"
+        );
     }
 
     #[test]
@@ -327,7 +342,10 @@ mod tests {
             settled: Some(RevealOutcome::Accepted { late: false, reward: U256::from(7), consolidated: false }),
             our_hash: OURS,
         };
-        assert_eq!(run(&s, &Event::Observed(Box::new(v.clone()))), (SubmissionState::Revealed { late: false, reward_wei: 7 }, Action::Stop));
+        assert_eq!(
+            run(&s, &Event::Observed(Box::new(v.clone()))),
+            (SubmissionState::Revealed { late: false, reward_wei: 7 }, Action::Stop)
+        );
         v.current = Some(commitment(CommitmentStatus::Slashed, OURS));
         v.settled = Some(RevealOutcome::Slashed { reason: SlashReason::InvalidProof, amount: U256::from(3) });
         assert_eq!(
@@ -337,30 +355,48 @@ mod tests {
         v.current = None;
         v.older = Some(commitment(CommitmentStatus::Proved, OURS));
         v.settled = None;
-        assert_eq!(run(&s, &Event::Observed(Box::new(v))), (SubmissionState::Revealed { late: false, reward_wei: 0 }, Action::Stop), "event out of reach");
+        assert_eq!(
+            run(&s, &Event::Observed(Box::new(v))),
+            (SubmissionState::Revealed { late: false, reward_wei: 0 }, Action::Stop),
+            "event out of reach"
+        );
     }
 
     #[test]
     fn a_commitment_for_other_data_is_abandoned_not_revealed() {
         let theirs = Some(commitment(CommitmentStatus::Committed, B256::repeat_byte(1)));
-        assert_eq!(run(&sub(SubmissionState::Committed, &[1]), &observed(15, window(1, 10), theirs)), (SubmissionState::Abandoned, Action::Stop));
+        assert_eq!(
+            run(&sub(SubmissionState::Committed, &[1]), &observed(15, window(1, 10), theirs)),
+            (SubmissionState::Abandoned, Action::Stop)
+        );
     }
 
     #[test]
     fn a_commitment_a_reorg_took_is_committed_again() {
-        assert_eq!(run(&sub(SubmissionState::Committed, &[1]), &observed(12, window(1, 10), None)), (SubmissionState::Committing, Action::Commit));
+        assert_eq!(
+            run(&sub(SubmissionState::Committed, &[1]), &observed(12, window(1, 10), None)),
+            (SubmissionState::Committing, Action::Commit)
+        );
     }
 
     #[test]
     fn reveal_outcomes_settle_and_refusals_go_back_to_committed() {
         let s = sub(SubmissionState::Revealing, &[1]);
-        let accepted = Event::RevealLanded { outcome: RevealOutcome::Accepted { late: true, reward: U256::ZERO, consolidated: false }, block: 16 };
+        let accepted =
+            Event::RevealLanded { outcome: RevealOutcome::Accepted { late: true, reward: U256::ZERO, consolidated: false }, block: 16 };
         let (n, a) = transition(&s, &accepted);
         assert_eq!((n.state, n.reveal_block, a), (SubmissionState::Revealed { late: true, reward_wei: 0 }, Some(16), Action::Stop));
-        let slashed = Event::RevealLanded { outcome: RevealOutcome::Slashed { reason: SlashReason::HashMismatch, amount: U256::from(5) }, block: 16 };
+        let slashed =
+            Event::RevealLanded { outcome: RevealOutcome::Slashed { reason: SlashReason::HashMismatch, amount: U256::from(5) }, block: 16 };
         assert_eq!(run(&s, &slashed), (SubmissionState::Slashed { reason: SlashKind::HashMismatch, amount_wei: 5 }, Action::Stop));
         assert_eq!(run(&s, &Event::Refused(RevertKind::TooEarly { first_reveal_block: 15 })), (SubmissionState::Committed, Action::Wait));
-        assert_eq!(run(&sub(SubmissionState::Committing, &[]), &Event::Refused(RevertKind::StakeTooLow { stake: U256::ZERO, min_stake: U256::from(1) })), (SubmissionState::Committing, Action::Wait));
+        assert_eq!(
+            run(
+                &sub(SubmissionState::Committing, &[]),
+                &Event::Refused(RevertKind::StakeTooLow { stake: U256::ZERO, min_stake: U256::from(1) })
+            ),
+            (SubmissionState::Committing, Action::Wait)
+        );
     }
 
     #[test]
@@ -375,6 +411,9 @@ mod tests {
         // At 9c702b9 it returned Done with nothing recorded, and was verified again every block.
         let bad = Event::CheckFailed("does not verify".into());
         assert_eq!(run(&sub(SubmissionState::Committing, &[]), &bad), (SubmissionState::Ready, Action::Reprove));
-        assert_eq!(run(&sub(SubmissionState::Revealing, &[1]), &bad), (SubmissionState::Rejected { reason: "does not verify".into() }, Action::Stop));
+        assert_eq!(
+            run(&sub(SubmissionState::Revealing, &[1]), &bad),
+            (SubmissionState::Rejected { reason: "does not verify".into() }, Action::Stop)
+        );
     }
 }

@@ -71,16 +71,18 @@ async fn demo(a: &DemoArgs, plugin: Arc<Plugin>, dir: &std::path::Path) -> Resul
         let workers = *a.workers.get(i).or(a.workers.last()).unwrap_or(&1);
         let generator = GeneratorConfig { workers, ..GeneratorConfig::default() };
         let path = dir.join(format!("miner-{}", i + 1)).join("node.redb");
-        nodes.push(Miner::start(
-            Arc::new(chain.handle(*m)),
-            &world,
-            plugin.clone(),
-            &path,
-            generator,
-            Duration::from_millis(a.block_ms / 4 + 1),
-            0,
-        )
-        .await?);
+        nodes.push(
+            Miner::start(
+                Arc::new(chain.handle(*m)),
+                &world,
+                plugin.clone(),
+                &path,
+                generator,
+                Duration::from_millis(a.block_ms / 4 + 1),
+                0,
+            )
+            .await?,
+        );
         println!("miner {} {m}: stake {} ETH, {workers} worker(s), store {}", i + 1, eth(U256::from(STAKES[i])), path.display());
     }
 

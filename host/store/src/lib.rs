@@ -196,8 +196,8 @@ impl Store {
                     Ok(())
                 }
                 Some(bytes) => {
-                    let stored: Identity = serde_json::from_slice(&bytes)
-                        .map_err(|e| TxError::Store(store.corrupt("identity", "identity", e)))?;
+                    let stored: Identity =
+                        serde_json::from_slice(&bytes).map_err(|e| TxError::Store(store.corrupt("identity", "identity", e)))?;
                     if stored == given {
                         Ok(())
                     } else {
@@ -250,11 +250,7 @@ impl Store {
                 }
             };
             if found > SCHEMA_VERSION {
-                return Err(TxError::Store(StoreError::TooNew {
-                    path: path.display().to_string(),
-                    found,
-                    supported: SCHEMA_VERSION,
-                }));
+                return Err(TxError::Store(StoreError::TooNew { path: path.display().to_string(), found, supported: SCHEMA_VERSION }));
             }
             for t in [SEQUENCES, SUBMISSIONS] {
                 w.open_table(t)?;

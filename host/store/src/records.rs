@@ -238,10 +238,16 @@ impl std::fmt::Display for TaskId {
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum TaskState {
     Pending,
-    Assigned { worker: String, attempt: u32, deadline_ms: u64 },
+    Assigned {
+        worker: String,
+        attempt: u32,
+        deadline_ms: u64,
+    },
     Done,
     /// Out of attempts.
-    Failed { error: String },
+    Failed {
+        error: String,
+    },
     /// Not needed any more (the sequence was verified before this node could commit, or a
     /// reorg replaced its data).
     Dropped,
@@ -273,7 +279,18 @@ pub struct Task {
 
 impl Task {
     pub fn new(id: TaskId) -> Self {
-        Self { id, state: TaskState::Pending, attempts: 0, failed_on: vec![], last_error: None, started_ms: None, finished_ms: None, completions: 0, done_by: None, rejections: 0 }
+        Self {
+            id,
+            state: TaskState::Pending,
+            attempts: 0,
+            failed_on: vec![],
+            last_error: None,
+            started_ms: None,
+            finished_ms: None,
+            completions: 0,
+            done_by: None,
+            rejections: 0,
+        }
     }
 }
 

@@ -42,7 +42,15 @@ fn task_ids_parse_back_and_refuse_what_was_never_written() {
     for id in TaskId::graph(123, 3) {
         assert_eq!(TaskId::parse(&id.key()), Ok(id));
     }
-    for bad in ["", "12/final", "0000000000000000000x/final", "00000000000000000012/finale", "00000000000000000012/batch-1", "00000000000000000012/batch-abc", "00000000000000000012"] {
+    for bad in [
+        "",
+        "12/final",
+        "0000000000000000000x/final",
+        "00000000000000000012/finale",
+        "00000000000000000012/batch-1",
+        "00000000000000000012/batch-abc",
+        "00000000000000000012",
+    ] {
         assert!(TaskId::parse(bad).is_err(), "{bad:?} accepted");
     }
 }
