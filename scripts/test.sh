@@ -30,6 +30,11 @@ forge="$root/tools/node_modules/@foundry-rs/forge-linux-amd64/bin/forge"
 # must equal a fresh build.
 (cd contracts && "$forge" build && "$forge" test)
 python3 contracts/artifacts.py --check
+# Habits: one format, no lint. clippy type-checks every crate once more (check profile).
+cargo fmt --all --check
+(cd plugins && cargo fmt --all --check)
+cargo clippy --workspace --all-targets -- -D warnings
+# The deterministic simulation (tests/tests/sim.rs) runs SIM_SEEDS seeds, 1,000 unless set.
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast
 else

@@ -376,11 +376,14 @@ impl Prover for SimProver {
 
 // ---------------------------------------------------------------------------------- the world
 
+/// A running node: its task, its stop signal, and its store (to see it gone after a crash).
+type Running = (JoinHandle<Result<(), NodeError>>, watch::Sender<bool>, Weak<Store>);
+
 struct SimNode {
     chain: Arc<FaultyChain>,
     prover: Arc<SimProver>,
     disk: SimDisk,
-    running: Option<(JoinHandle<Result<(), NodeError>>, watch::Sender<bool>, Weak<Store>)>,
+    running: Option<Running>,
     /// Down until this block (after a crash).
     down_until: Option<u64>,
     /// Store identity (fixed for the run).
@@ -531,7 +534,7 @@ impl Sequencer {
     async fn run(mut self, mut head: watch::Receiver<u64>, done: Arc<AtomicBool>) {
         while head.changed().await.is_ok() {
             let h = *head.borrow();
-            if h % self.every != 0 {
+            if !h.is_multiple_of(self.every) {
                 continue;
             }
             match self.post().await {
@@ -572,13 +575,15 @@ impl Sequencer {
 }
 
 /// Runs one seed to the end and checks it.
-pub fn run(seed: u64) -> Result<Report, Failure> {
+pub fn run(seed: u64) -> Result<Report, Box<Failure>> {
     let scenario = Scenario::from_seed(seed);
     let rt = tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().expect("runtime");
-    let fail = |message: String| Failure { scenario: scenario.clone(), message };
+    let fail = |message: String| Box::new(Failure { scenario: scenario.clone(), message });
     rt.block_on(async { simulate(scenario.clone()).await }).map_err(fail)
 }
 
+// The block loop indexes nodes by number: `w` is borrowed mutably inside it.
+#[allow(clippy::needless_range_loop)]
 async fn simulate(s: Scenario) -> Result<Report, String> {
     let mut w = World::new(s.clone()).await?;
     let mut report = Report::default();
@@ -824,7 +829,7 @@ async fn check(w: &World, report: &mut Report, stalled_at: Option<u64>) -> Resul
         }
         for &(_, f, window) in unrevealed.iter().filter(|(m, ..)| *m == i) {
             let state = store.submission(f).map_err(|e| e.to_string())?.map(|s| s.state);
-            if state != Some(SubmissionState::Abandoned) && !stalled_at.is_some_and(|s| f > s) {
+            if state != Some(SubmissionState::Abandoned) && stalled_at.is_none_or(|s| f <= s) {
                 return Err(format!("miner {i}: commitment for sequence {f} in window {window} never revealed; the store says {state:?}"));
             }
         }
@@ -840,7 +845,7 @@ async fn check(w: &World, report: &mut Report, stalled_at: Option<u64>) -> Resul
             }
         }
         for q in store.sequences().map_err(|e| e.to_string())? {
-            if q.status.is_open() && !stalled_at.is_some_and(|s| q.final_batch > s) {
+            if q.status.is_open() && stalled_at.is_none_or(|s| q.final_batch <= s) {
                 return Err(format!("miner {i}: sequence {} still {:?}", q.final_batch, q.status));
             }
             if let SequenceStatus::Unprovable { reason } = &q.status

@@ -136,7 +136,7 @@ async fn a_miner_that_copies_proofs_earns_nothing() {
     let e = d.submit_proof_hash(copier.as_ref(), rollup, init1, f1, proof_hash(&revealed, copier.sender())).await.unwrap_err();
     assert_eq!(e.revert_kind(), Some(RevertKind::AlreadyVerified), "{e}");
 
-    dev::wait_settled(&[honest.store.clone()], Duration::from_secs(60)).await.unwrap();
+    dev::wait_settled(std::slice::from_ref(&honest.store), Duration::from_secs(60)).await.unwrap();
     let store = honest.stop().await.unwrap();
     assert_eq!(d.rewards_of(admin.as_ref(), copier.sender()).await.unwrap(), U256::ZERO, "the copier earned nothing");
     let r = w.params.reward_per_sequence;
@@ -162,7 +162,7 @@ async fn when_nobody_reveals_within_t2_the_node_recommits_in_the_next_window() {
     w.wait_until_block(first.last_commit_block + 1).await;
     let node = w.miner(1, 2).await;
     dev::wait_verified(admin.as_ref(), &w.world, s.final_new_batch, Duration::from_secs(180)).await.unwrap();
-    dev::wait_settled(&[node.store.clone()], Duration::from_secs(60)).await.unwrap();
+    dev::wait_settled(std::slice::from_ref(&node.store), Duration::from_secs(60)).await.unwrap();
     let store = node.stop().await.unwrap();
 
     let sub = store.submission(s.final_new_batch).unwrap().unwrap();
@@ -234,7 +234,7 @@ async fn an_rpc_outage_of_30_s_and_a_2_block_reorg_lose_nothing() {
     admin.provider().anvil_reorg(ReorgOptions { depth: 2, tx_block_pairs: vec![] }).await.unwrap();
 
     dev::wait_verified(admin.as_ref(), &w.world, s2.final_new_batch, Duration::from_secs(240)).await.unwrap();
-    dev::wait_settled(&[node.store.clone()], Duration::from_secs(90)).await.unwrap();
+    dev::wait_settled(std::slice::from_ref(&node.store), Duration::from_secs(90)).await.unwrap();
     let store = node.stop().await.unwrap();
     let a = audit(&store).unwrap();
     assert_eq!(a.revealed, vec![s1.final_new_batch, s2.final_new_batch], "{a:?}");

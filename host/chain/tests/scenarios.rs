@@ -50,7 +50,7 @@ use prova_chain::dev::{anvil_bin, dev_signer as signer};
 
 enum Backend {
     /// The instance (killed on drop) and every actor's RPC chain, for anvil_* calls.
-    Anvil(#[allow(dead_code)] AnvilInstance, Vec<Arc<RpcChain>>),
+    Anvil(#[allow(dead_code)] Box<AnvilInstance>, Vec<Arc<RpcChain>>),
     Embedded(EmbeddedChain),
 }
 
@@ -84,7 +84,7 @@ impl World {
             rpc.push(Arc::new(c));
         }
         let actors = rpc.iter().map(|c| c.clone() as Arc<dyn BaseChain>).collect();
-        Self::setup(Backend::Anvil(anvil, rpc), dir, actors).await
+        Self::setup(Backend::Anvil(Box::new(anvil), rpc), dir, actors).await
     }
 
     async fn embedded() -> Self {

@@ -406,7 +406,7 @@ impl Generator {
                 for key in self.ready.iter().take(64) {
                     let avoided = self.avoid.get(&key.2).is_some_and(|a| a.contains(&w) && a.len() < n_workers);
                     if !avoided {
-                        choice = Some((w, key.clone()));
+                        choice = Some((w, *key));
                         break 'workers;
                     }
                 }

@@ -61,7 +61,8 @@ pub const SCHEMA_VERSION: u64 = 2;
 
 /// Steps that bring a file from version `i + 1` to `i + 2` (index 0 migrates 1 -> 2);
 /// [`Store::open`] runs the steps a file needs in one transaction.
-const MIGRATIONS: &[fn(&WriteTransaction) -> Result<(), redb::Error>] = &[migrate_1_to_2];
+type Migration = fn(&WriteTransaction) -> Result<(), redb::Error>;
+const MIGRATIONS: &[Migration] = &[migrate_1_to_2];
 
 /// Version 1 kept rewards as free text and had no indexes: rewrite settled submissions with
 /// integer amounts (text that is no number, such as "credited before restart", becomes 0) and
@@ -626,17 +627,7 @@ impl Store {
             if !s.status.is_open() {
                 return Ok(false);
             }
-            let mut table = w.open_table(TASKS)?;
-            for id in TaskId::graph(final_batch, s.batches()) {
-                let key = id.key();
-                let Some(v) = table.get(key.as_str())?.map(|v| v.value().to_vec()) else { continue };
-                let mut t: Task = self.decode("tasks", &id, &v)?;
-                if !matches!(t.state, TaskState::Done | TaskState::Failed { .. }) {
-                    t.state = TaskState::Dropped;
-                    table.insert(key.as_str(), json(&t).as_slice())?;
-                }
-            }
-            drop(table);
+            self.drop_unfinished(w, &s)?;
             s.status = SequenceStatus::Settled;
             s.closed_block = Some(block);
             Self::put_sequence(w, &s)?;
@@ -654,17 +645,7 @@ impl Store {
             if !s.status.is_open() {
                 return Ok(false);
             }
-            let mut table = w.open_table(TASKS)?;
-            for id in TaskId::graph(final_batch, s.batches()) {
-                let key = id.key();
-                let Some(v) = table.get(key.as_str())?.map(|v| v.value().to_vec()) else { continue };
-                let mut t: Task = self.decode("tasks", &id, &v)?;
-                if !matches!(t.state, TaskState::Done | TaskState::Failed { .. }) {
-                    t.state = TaskState::Dropped;
-                    table.insert(key.as_str(), json(&t).as_slice())?;
-                }
-            }
-            drop(table);
+            self.drop_unfinished(w, &s)?;
             let mut subs = w.open_table(SUBMISSIONS)?;
             let sub = match subs.get(final_batch)? {
                 Some(v) => Some(self.decode::<Submission>("submissions", final_batch, v.value())?),
@@ -721,6 +702,21 @@ impl Store {
         })
     }
 
+    /// Marks the unfinished tasks of `seq` dropped.
+    fn drop_unfinished(&self, w: &WriteTransaction, seq: &Sequence) -> TxResult<()> {
+        let mut table = w.open_table(TASKS)?;
+        for id in TaskId::graph(seq.final_batch, seq.batches()) {
+            let key = id.key();
+            let Some(v) = table.get(key.as_str())?.map(|v| v.value().to_vec()) else { continue };
+            let mut t: Task = self.decode("tasks", id, &v)?;
+            if !matches!(t.state, TaskState::Done | TaskState::Failed { .. }) {
+                t.state = TaskState::Dropped;
+                table.insert(key.as_str(), json(&t).as_slice())?;
+            }
+        }
+        Ok(())
+    }
+
     /// After a restart: tasks that were assigned to workers of the dead process go back to
     /// pending. Their attempt is not counted against them: the node died, not the task. Looks
     /// only at open sequences.
@@ -733,7 +729,7 @@ impl Store {
                 for id in TaskId::graph(seq.final_batch, seq.batches()) {
                     let key = id.key();
                     let Some(v) = table.get(key.as_str())?.map(|v| v.value().to_vec()) else { continue };
-                    let mut t: Task = self.decode("tasks", &id, &v)?;
+                    let mut t: Task = self.decode("tasks", id, &v)?;
                     if matches!(t.state, TaskState::Assigned { .. }) {
                         t.state = TaskState::Pending;
                         t.attempts = t.attempts.saturating_sub(1);
