@@ -3,30 +3,7 @@
 //! (no chain, no store, no clock): the sender reads the chain into an [`Event::Observed`], runs
 //! the transition, stores the new state, and only then carries out the [`Action`].
 //!
-//! The table (also in ARCHITECTURE.md; `next` is the block a transaction sent now lands in at
-//! the earliest, "ours" a commitment of this miner):
-//!
-//! | state | event | new state | action |
-//! |---|---|---|---|
-//! | settled | any | same | Stop |
-//! | any open | Observed: ours proved | Revealed (reward from the event) | Stop |
-//! | any open | Observed: ours slashed | Slashed | Stop |
-//! | any open | Observed: ours in the current window holds another hash | Abandoned | Stop |
-//! | any open | Observed: ours in the current window, window expired unverified | Committing | Commit (the next window) |
-//! | any open | Observed: ours in the current window, reveal open | Revealing | Reveal |
-//! | any open | Observed: ours in the current window, reveal not open yet | Committed | Wait |
-//! | any open | Observed: none of ours in the current window, sequence verified | Missed | Stop |
-//! | any open | Observed: none of ours, a commit at `next` opens or joins the window | Committing | Commit |
-//! | any open | Observed: none of ours, commit phase over | same | Wait |
-//! | Committing | CommitLanded | Committed | Wait |
-//! | Committing | Refused(AlreadyVerified) | Missed | Stop |
-//! | Revealing | RevealLanded(accepted) | Revealed | Stop |
-//! | Revealing | RevealLanded(slashed) | Slashed | Stop |
-//! | Revealing | Refused | Committed | Wait |
-//! | other open | Refused | same | Wait |
-//! | any open | Unknown (may have landed) | same | Wait (the next observation decides) |
-//! | Ready, Committing, never committed | CheckFailed | Ready | Reprove |
-//! | committed before | CheckFailed | Rejected | Stop |
+//! The transition table is in ARCHITECTURE.md (`host/node`); each row has a unit test below.
 //!
 //! Wait means: observe again on the next block. Nothing here counts retries: a step that cannot
 //! act now is simply observed again, and the chain decides.
