@@ -10,6 +10,10 @@
 //!    at once: wall time per task, which includes two durable store writes per task (assign,
 //!    complete), each one a redb commit with fsync.
 //!
+//! 3. Per-block store cost against history: the store reads the node makes on every block
+//!    (`open_sequences`, `prune`) with 10 and with 10,000 settled sequences behind 5 open ones,
+//!    both measured in this run; the target is a ratio within 1.2.
+//!
 //! Run: `cargo bench -p prova-benches --bench orchestrator`. Sizes: ORCH_WORKERS, ORCH_BATCHES,
 //! ORCH_MEAN_US (mean batch time in microseconds), ORCH_QUEUED.
 
@@ -144,4 +148,39 @@ async fn main() {
     );
     println!("  wall              {:>10.1} ms", wall.as_secs_f64() * 1e3);
     println!("  per task          {:>10.3} ms   (2 durable store commits each)", wall.as_secs_f64() * 1e3 / tasks as f64);
+
+    // 3. Per-block store cost with a short and a long history.
+    let small = per_block(10);
+    let large = per_block(env("ORCH_HISTORY", 10_000));
+    println!("per block: the store reads of one block with 5 open sequences");
+    println!("  10 settled        {:>10.1} us", small.as_secs_f64() * 1e6);
+    println!(
+        "  {} settled    {:>10.1} us   ratio {:.2} (target <= 1.2)",
+        env("ORCH_HISTORY", 10_000),
+        large.as_secs_f64() * 1e6,
+        large.as_secs_f64() / small.as_secs_f64()
+    );
+}
+
+/// Median wall time of one block's store work (`open_sequences`, then `prune` with nothing
+/// due) over a store holding `settled` settled sequences and 5 open ones.
+fn per_block(settled: u64) -> Duration {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("history.redb"), &identity()).unwrap();
+    let finals = fill(&store, &vec![1; settled as usize + 5]);
+    // Settled in one write each would take minutes at 10,000 fsyncs; `drop_sequence` is the
+    // same write the node makes when others verify a sequence first.
+    for (i, f) in finals.iter().take(settled as usize).enumerate() {
+        store.drop_sequence(*f, 1_000_000 + i as u64).unwrap();
+    }
+    let mut times: Vec<Duration> = (0..200)
+        .map(|_| {
+            let t = Instant::now();
+            assert_eq!(store.open_sequences().unwrap().len(), 5);
+            store.prune(0).unwrap();
+            t.elapsed()
+        })
+        .collect();
+    times.sort();
+    times[times.len() / 2]
 }
