@@ -8,12 +8,15 @@
 //! it takes effect, so a restart rebuilds the same schedule from the store
 //! ([`prova_store::Store::requeue_assigned`] puts interrupted jobs back).
 //!
+//! Its maps are ordered (BTree), so that the same events give the same schedule (the
+//! simulation replays a seed exactly).
+//!
 //! A job that outlives its deadline is requeued on another worker (its worker stays busy
 //! until the job returns; a late success is still kept if the task is not done by then). A job
 //! that fails goes back to the queue, never straight to the worker it failed on while another
 //! can take it, until `max_attempts`; then its sequence is marked unprovable.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -113,18 +116,18 @@ struct Generator {
     store: Arc<Store>,
     cfg: GeneratorConfig,
     ready: BTreeSet<Ready>,
-    running: HashMap<TaskId, Running>,
+    running: BTreeMap<TaskId, Running>,
     /// Workers with nothing to do.
     idle: BTreeSet<usize>,
     /// Workers an attempt of a task failed on.
-    avoid: HashMap<TaskId, Vec<usize>>,
+    avoid: BTreeMap<TaskId, Vec<usize>>,
     /// Batch tasks still to finish, per sequence being proved.
-    batches_left: HashMap<u64, u32>,
+    batches_left: BTreeMap<u64, u32>,
     /// Sequences that are no longer wanted.
-    forgotten: HashSet<u64>,
+    forgotten: BTreeSet<u64>,
     /// Attempts (task, worker, attempt) whose result is void: their sequence was forgotten or
     /// its data replaced while they ran. Their worker is busy until they return.
-    void: HashSet<(TaskId, usize, u32)>,
+    void: BTreeSet<(TaskId, usize, u32)>,
     workers: Vec<mpsc::UnboundedSender<Job>>,
     finals: mpsc::UnboundedSender<u64>,
     /// The chain head the node saw last (recorded when a sequence closes).
@@ -161,11 +164,11 @@ pub fn spawn(
         store,
         cfg,
         ready: BTreeSet::new(),
-        running: HashMap::new(),
-        avoid: HashMap::new(),
-        batches_left: HashMap::new(),
-        forgotten: HashSet::new(),
-        void: HashSet::new(),
+        running: BTreeMap::new(),
+        avoid: BTreeMap::new(),
+        batches_left: BTreeMap::new(),
+        forgotten: BTreeSet::new(),
+        void: BTreeSet::new(),
         workers,
         finals,
         head,

@@ -85,7 +85,8 @@ async fn run_and_kill(w: &AnvilWorld, config: &Path, kill: Kill) -> String {
 
 /// What the store says the node was doing when it died.
 fn state_at_kill(store: &Path) -> (usize, usize, usize) {
-    let s = Store::inspect(store).unwrap();
+    // Killed before it created its store (it opens it once the chain has answered).
+    let Ok(s) = Store::inspect(store) else { return (0, 0, 0) };
     let proving = s.tasks().unwrap().iter().filter(|t| matches!(t.state, TaskState::Assigned { .. })).count();
     let subs = s.submissions().unwrap();
     let committed = subs.iter().filter(|x| x.state == SubmissionState::Committed).count();
