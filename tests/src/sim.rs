@@ -691,6 +691,8 @@ async fn simulate(s: Scenario) -> Result<Report, String> {
             let mut task = task;
             loop {
                 tokio::select! {
+                    // Biased: an unbiased select draws its order from an unseeded generator.
+                    biased;
                     r = &mut task => {
                         r.map_err(|e| format!("node panicked: {e}"))?.map_err(|e| format!("node failed to stop: {e}"))?;
                         break;

@@ -69,7 +69,7 @@ fn replay() {
 
 #[test]
 fn same_seed_same_run() {
-    for seed in 0..5 {
+    for seed in 0..20 {
         let (a, b) = (sim::run(seed).map_err(|f| f.to_string()).unwrap(), sim::run(seed).map_err(|f| f.to_string()).unwrap());
         assert_eq!(a.digest, b.digest, "seed {seed} ran differently twice: {a:?} vs {b:?}");
     }

@@ -14,6 +14,11 @@
 //! Reveals take priority: a reveal holds a read guard of `reveal_gate` while it is sent, and a
 //! commit takes the write guard (and drops it) before it is sent, so a commit never takes a
 //! nonce ahead of a reveal in flight. Guards are released on every path, errors included.
+//!
+//! New heads reach the drains through one task (`follow_head`) that wakes them in a fixed order,
+//! reveal, commit, watch, rather than through a `watch::Receiver` each: a tokio watch wakes its
+//! receivers in a random order (it spreads them over eight `Notify` at random), so which step
+//! ran first at a block would differ between runs, and a simulation seed would not replay.
 
 use std::collections::{BTreeSet, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -124,6 +129,13 @@ impl Sender {
         let mut c = self.caches();
         if !c.holds(f) {
             c.of(which).insert(f);
+            self.wake_on_push(which);
+        }
+    }
+
+    /// Commits and reveals act on a push at once; the watch cache waits for the next head.
+    fn wake_on_push(&self, which: Which) {
+        if which != Which::Watch {
             self.wake[index(which)].notify_one();
         }
     }
@@ -146,13 +158,33 @@ impl Sender {
         Ok(())
     }
 
-    /// Starts the three tasks; they return on `shutdown`, after the step in hand.
+    /// Starts the three drains and the head follower; they return on `shutdown`, a drain after
+    /// the step in hand.
     pub fn spawn(self: &Arc<Self>, shutdown: watch::Receiver<bool>) -> Vec<tokio::task::JoinHandle<()>> {
-        [Which::Commit, Which::Watch, Which::Reveal].into_iter().map(|w| tokio::spawn(self.clone().drain(w, shutdown.clone()))).collect()
+        let mut tasks: Vec<_> = [Which::Commit, Which::Watch, Which::Reveal]
+            .into_iter()
+            .map(|w| tokio::spawn(self.clone().drain(w, shutdown.clone())))
+            .collect();
+        tasks.push(tokio::spawn(self.clone().follow_head(shutdown)));
+        tasks
+    }
+
+    /// Wakes the drains on every new head: reveals first, as they are the most urgent.
+    async fn follow_head(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let mut head = self.ctx.head.clone();
+        loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.changed() => return,
+                changed = head.changed() => if changed.is_err() { return },
+            }
+            for which in [Which::Reveal, Which::Commit, Which::Watch] {
+                self.wake[index(which)].notify_one();
+            }
+        }
     }
 
     async fn drain(self: Arc<Self>, which: Which, mut shutdown: watch::Receiver<bool>) {
-        let mut head = self.ctx.head.clone();
         loop {
             let items: Vec<u64> = {
                 let mut c = self.caches();
@@ -182,19 +214,17 @@ impl Sender {
                 if let Some(to) = to {
                     c.of(to).insert(f);
                     if to != which {
-                        self.wake[index(to)].notify_one();
+                        self.wake_on_push(to);
                     }
                 }
             }
             if *shutdown.borrow() {
                 return;
             }
-            // The watch cache acts on new heads only; commits and reveals also on a push.
             tokio::select! {
                 biased;
                 _ = shutdown.changed() => {}
-                _ = head.changed() => {}
-                _ = self.wake[index(which)].notified(), if which != Which::Watch => {}
+                _ = self.wake[index(which)].notified() => {}
             }
         }
     }
