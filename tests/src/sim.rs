@@ -269,6 +269,11 @@ impl BaseChain for FaultyChain {
         self.before("balance").await?;
         self.inner.balance(who).await
     }
+
+    async fn code(&self, who: Address) -> Result<Bytes, ChainError> {
+        self.before("code").await?;
+        self.inner.code(who).await
+    }
 }
 
 // ---------------------------------------------------------------------------------- proofs

@@ -13,6 +13,7 @@ pub use crate::bindings::RollupManager::RollupParams;
 
 /// Where the contracts live.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Deployment {
     pub stake: Address,
     pub manager: Address,
@@ -136,6 +137,29 @@ pub struct RollupState {
     pub reward_pool: U256,
     pub reward_per_sequence: U256,
     pub min_stake: U256,
+}
+
+/// A rollup's registration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RollupConfig {
+    pub verifier: Address,
+    pub verifying_key: Bytes,
+    pub sequencer: Address,
+    pub genesis_state_root: B256,
+    pub registered_at: u64,
+}
+
+/// A staker's account in the stake contract.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StakeAccount {
+    /// Counts towards commitments.
+    pub active: U256,
+    /// Asked to be withdrawn; still slashable until it leaves.
+    pub pending: U256,
+    /// First block at which `pending` may be withdrawn.
+    pub unlock_block: u64,
+    /// Open commitments and escrows (no withdrawal while any is open).
+    pub locks: u32,
 }
 
 /// A sequence as posted by the sequencer.
@@ -398,6 +422,51 @@ impl Deployment {
             reward_per_sequence: r.rewardPerSequence,
             min_stake: r.minStake,
         })
+    }
+
+    /// Verifier, verifying key, sequencer, genesis root and registration block of a rollup.
+    pub async fn rollup_config(&self, chain: &dyn BaseChain, rollup: u32) -> Result<RollupConfig, ChainError> {
+        let r = view(chain, self.manager, RollupManager::rollupConfigCall { rollupId: rollup }).await?;
+        Ok(RollupConfig {
+            verifier: r.verifier,
+            verifying_key: r.verifyingKey,
+            sequencer: r.sequencer,
+            genesis_state_root: r.genesisStateRoot,
+            registered_at: r.registeredAt,
+        })
+    }
+
+    /// The stake contract the manager locks and slashes (must be `self.stake`).
+    pub async fn manager_stake(&self, chain: &dyn BaseChain) -> Result<Address, ChainError> {
+        view(chain, self.manager, RollupManager::stakeCall {}).await
+    }
+
+    // ---- stake and rewards
+
+    /// Blocks between a withdrawal request and the withdrawal (every rollup's T1 + T2 is below).
+    pub async fn withdraw_delay(&self, chain: &dyn BaseChain) -> Result<u64, ChainError> {
+        view(chain, self.stake, Stake::withdrawDelayCall {}).await
+    }
+
+    pub async fn stake_account(&self, chain: &dyn BaseChain, who: Address) -> Result<StakeAccount, ChainError> {
+        let a = view(chain, self.stake, Stake::accountsCall(who)).await?;
+        Ok(StakeAccount { active: a.active, pending: a.pending, unlock_block: a.unlockBlock, locks: a.locks })
+    }
+
+    pub async fn request_withdraw(&self, chain: &dyn BaseChain, amount: U256) -> Result<(), ChainError> {
+        chain.send(tx(self.stake, Stake::requestWithdrawCall { amount }.abi_encode(), "stake withdrawal request")).await.map(drop)
+    }
+
+    pub async fn withdraw_stake(&self, chain: &dyn BaseChain) -> Result<(), ChainError> {
+        chain.send(tx(self.stake, Stake::withdrawCall {}.abi_encode(), "stake withdrawal")).await.map(drop)
+    }
+
+    /// Withdraws every credited reward; returns the amount (from the `RewardsWithdrawn` event).
+    pub async fn withdraw_rewards(&self, chain: &dyn BaseChain) -> Result<U256, ChainError> {
+        let r = chain.send(tx(self.manager, RollupManager::withdrawRewardsCall {}.abi_encode(), "rewards withdrawal")).await?;
+        event::<RollupManager::RewardsWithdrawn>(&r, self.manager)
+            .map(|e| e.amount)
+            .ok_or_else(|| ChainError::Decode { purpose: "rewards withdrawal".into(), message: "no RewardsWithdrawn event".into() })
     }
 
     // ---- the proof pool

@@ -456,6 +456,17 @@ impl BaseChain for EmbeddedHandle {
     async fn balance(&self, who: Address) -> Result<U256, ChainError> {
         Ok(self.chain.lock().account(who).balance)
     }
+
+    async fn code(&self, who: Address) -> Result<Bytes, ChainError> {
+        let mut s = self.chain.lock();
+        let info = s.account(who);
+        let code = match info.code {
+            Some(c) => c,
+            // CacheDB over EmptyDB: a miss is empty code.
+            None => s.db.code_by_hash(info.code_hash).unwrap_or_default(),
+        };
+        Ok(code.original_bytes())
+    }
 }
 
 #[cfg(test)]

@@ -81,6 +81,8 @@ pub enum RevertKind {
     AlreadySettled,
     /// The sequence is not on chain (a reorg removed it, or it never was).
     UnknownSequence,
+    /// No rollup with this id is registered.
+    UnknownRollup,
     /// Anything else, described.
     Other(String),
 }
@@ -102,6 +104,7 @@ impl RevertKind {
             Ok(E::NoCommitment(_)) => Self::NoCommitment,
             Ok(E::AlreadySettled(_)) => Self::AlreadySettled,
             Ok(E::UnknownSequence(_)) => Self::UnknownSequence,
+            Ok(E::UnknownRollup(_)) => Self::UnknownRollup,
             _ => Self::Other(describe_revert(data)),
         }
     }

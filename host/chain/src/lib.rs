@@ -14,12 +14,14 @@
 
 pub mod bindings;
 pub mod contracts;
+pub mod deployment;
 pub mod dev;
 pub mod embedded;
 mod error;
 pub mod outbox;
 pub mod rpc;
 pub mod sim;
+pub mod units;
 pub mod watcher;
 
 pub use alloy::primitives::{Address, B256, Bytes, U256};
@@ -75,6 +77,8 @@ pub trait BaseChain: Send + Sync {
     async fn logs(&self, address: Address, from: u64, to: u64) -> Result<Vec<Log>, ChainError>;
     /// Native balance of `who`.
     async fn balance(&self, who: Address) -> Result<U256, ChainError>;
+    /// The runtime code at `who` (empty for an account without code).
+    async fn code(&self, who: Address) -> Result<Bytes, ChainError>;
     /// Settles this handle's sent transactions against the chain: rebroadcasts what a reorg or
     /// a node restart dropped. Nothing to do where transactions cannot be dropped.
     async fn reconcile(&self) -> Result<(), ChainError> {

@@ -118,13 +118,146 @@ impl Drop for Waiting<'_> {
 }
 
 pub struct RpcChain {
-    provider: DynProvider,
+    reader: RpcReader,
     signer: PrivateKeySigner,
     sender: Address,
-    chain_id: u64,
     outbox: Outbox,
     nonces: Mutex<Nonces>,
+}
+
+/// A read-only JSON-RPC connection: what a check or a `show` command needs, and the reading half
+/// of [`RpcChain`]. Opening one writes nothing, so a bad URL or an unreachable node is refused
+/// before a command creates an outbox or a store. As a [`BaseChain`] it calls from the zero
+/// address and refuses to send.
+pub struct RpcReader {
+    provider: DynProvider,
+    chain_id: u64,
     cfg: RpcConfig,
+}
+
+/// What a failed connection means, in the words an operator searches for: the transport error's
+/// whole source chain is read (alloy's own message is "error sending request").
+fn describe_transport(e: &RpcError<TransportErrorKind>) -> String {
+    let mut chain = vec![e.to_string()];
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        chain.push(s.to_string());
+        source = s.source();
+    }
+    let all = chain.join(": ").to_lowercase();
+    if all.contains("connection refused") {
+        "connection refused (is the node running, and is this its RPC port?)".into()
+    } else if all.contains("dns error") || all.contains("lookup address") || all.contains("name or service not known") {
+        "no such host".into()
+    } else {
+        chain.last().cloned().unwrap_or_default()
+    }
+}
+
+impl RpcReader {
+    /// Connects to an http(s) JSON-RPC URL and reads its chain id.
+    pub async fn connect(url: &str, cfg: RpcConfig) -> Result<Self, ChainError> {
+        let parsed: alloy::transports::http::reqwest::Url =
+            url.parse().map_err(|e| ChainError::rpc("connect", format!("bad RPC URL {url:?}: {e}")))?;
+        match parsed.scheme() {
+            "http" | "https" => {}
+            "ws" | "wss" => {
+                return Err(ChainError::rpc(
+                    "connect",
+                    format!("{url}: WebSocket URLs are not supported; use the node's http(s) endpoint"),
+                ));
+            }
+            other => return Err(ChainError::rpc("connect", format!("{url}: unsupported scheme {other:?}; use http:// or https://"))),
+        }
+        let provider = ProviderBuilder::new().disable_recommended_fillers().connect_http(parsed).erased();
+        let chain_id = timed(cfg.request_timeout, "connect", provider.get_chain_id())
+            .await?
+            .map_err(|e| ChainError::rpc("connect", format!("{url}: {}", describe_transport(&e))))?;
+        Ok(Self { provider, chain_id, cfg })
+    }
+
+    pub fn chain_id(&self) -> u64 {
+        self.chain_id
+    }
+
+    async fn request<T>(
+        &self,
+        purpose: &str,
+        request: impl IntoFuture<Output = Result<T, RpcError<TransportErrorKind>>>,
+    ) -> Result<T, ChainError> {
+        timed(self.cfg.request_timeout, purpose, request).await?.map_err(|e| ChainError::rpc(purpose, e))
+    }
+
+    async fn head(&self) -> Result<BlockRef, ChainError> {
+        let b = self
+            .request("head", self.provider.get_block(BlockId::latest()))
+            .await?
+            .ok_or_else(|| ChainError::rpc("head", "node has no latest block"))?;
+        Ok(BlockRef { number: b.header.number, hash: b.header.hash })
+    }
+
+    async fn block_hash(&self, number: u64) -> Result<Option<B256>, ChainError> {
+        let b = self.request("block hash", self.provider.get_block(BlockId::number(number))).await?;
+        Ok(b.map(|b| b.header.hash))
+    }
+
+    async fn call(&self, from: Address, to: Address, data: Bytes) -> Result<Bytes, ChainError> {
+        let req = TransactionRequest::default().with_from(from).with_to(to).with_input(data);
+        timed(self.cfg.request_timeout, "call", self.provider.call(req)).await?.map_err(|e| classify("call", e))
+    }
+
+    async fn logs(&self, address: Address, from: u64, to: u64) -> Result<Vec<Log>, ChainError> {
+        let filter = Filter::new().address(address).from_block(from).to_block(to);
+        let logs = self.request("logs", self.provider.get_logs(&filter)).await?;
+        Ok(logs.into_iter().map(|l| l.inner).collect())
+    }
+
+    async fn balance(&self, who: Address) -> Result<U256, ChainError> {
+        self.request("balance", self.provider.get_balance(who)).await
+    }
+
+    async fn code(&self, who: Address) -> Result<Bytes, ChainError> {
+        self.request("code", self.provider.get_code_at(who)).await
+    }
+}
+
+#[async_trait]
+impl BaseChain for RpcReader {
+    fn sender(&self) -> Address {
+        Address::ZERO
+    }
+
+    fn chain_id(&self) -> u64 {
+        self.chain_id
+    }
+
+    async fn head(&self) -> Result<BlockRef, ChainError> {
+        RpcReader::head(self).await
+    }
+
+    async fn block_hash(&self, number: u64) -> Result<Option<B256>, ChainError> {
+        RpcReader::block_hash(self, number).await
+    }
+
+    async fn call(&self, to: Address, data: Bytes) -> Result<Bytes, ChainError> {
+        RpcReader::call(self, Address::ZERO, to, data).await
+    }
+
+    async fn send(&self, tx: TxRequest) -> Result<Receipt, ChainError> {
+        Err(ChainError::rpc(&tx.purpose, "a read-only connection cannot send"))
+    }
+
+    async fn logs(&self, address: Address, from: u64, to: u64) -> Result<Vec<Log>, ChainError> {
+        RpcReader::logs(self, address, from, to).await
+    }
+
+    async fn balance(&self, who: Address) -> Result<U256, ChainError> {
+        RpcReader::balance(self, who).await
+    }
+
+    async fn code(&self, who: Address) -> Result<Bytes, ChainError> {
+        RpcReader::code(self, who).await
+    }
 }
 
 /// Turns an RPC error into a revert (with the contract's reason) when it carries revert data.
@@ -225,19 +358,17 @@ impl RpcChain {
     /// nonce is the chain's pending count or past the highest stored one, and what is still
     /// pending is broadcast again.
     pub async fn connect(url: &str, signer: PrivateKeySigner, outbox_path: &Path, cfg: RpcConfig) -> Result<Self, ChainError> {
-        let url = url.parse().map_err(|e| ChainError::rpc("connect", format!("bad RPC URL {url:?}: {e}")))?;
-        let provider = ProviderBuilder::new().disable_recommended_fillers().connect_http(url).erased();
-        let chain_id = timed(cfg.request_timeout, "connect", provider.get_chain_id()).await?.map_err(|e| ChainError::rpc("connect", e))?;
+        let reader = RpcReader::connect(url, cfg).await?;
         let outbox = Outbox::open(outbox_path)?;
-        let chain = Self { provider, sender: signer.address(), signer, chain_id, outbox, nonces: Mutex::new(Nonces::default()), cfg };
+        let chain = Self { reader, sender: signer.address(), signer, outbox, nonces: Mutex::new(Nonces::default()) };
         let resent = chain.reconcile().await?;
-        info!(sender = %chain.sender, chain_id, next_nonce = chain.nonces().next, resent = resent.len(), "rpc chain connected");
+        info!(sender = %chain.sender, chain_id = chain.reader.chain_id, next_nonce = chain.nonces().next, resent = resent.len(), "rpc chain connected");
         Ok(chain)
     }
 
     /// The alloy provider, for dev-node controls in tests (anvil_mine, anvil_reorg, ...).
     pub fn provider(&self) -> &DynProvider {
-        &self.provider
+        &self.reader.provider
     }
 
     /// The outbox, to inspect (tests, diagnostics); only this handle writes it.
@@ -249,14 +380,14 @@ impl RpcChain {
     /// broadcast again.
     #[instrument(skip(self), fields(sender = %self.sender))]
     pub async fn reconcile(&self) -> Result<Vec<B256>, ChainError> {
-        let head = self.request("reconcile", self.provider.get_block_number()).await?;
+        let head = self.request("reconcile", self.reader.provider.get_block_number()).await?;
         let (latest, pending) = self.counts("reconcile").await?;
         let base_fee = self.next_base_fee().await;
         let mut resent = vec![];
         for t in self.outbox.all()? {
             if let Some(b) = t.included {
                 if self.block_hash(b.number).await? == Some(b.hash) {
-                    if head >= b.number + self.cfg.finality_depth {
+                    if head >= b.number + self.reader.cfg.finality_depth {
                         self.forget(&t)?;
                     }
                     continue;
@@ -309,19 +440,19 @@ impl RpcChain {
         purpose: &str,
         request: impl IntoFuture<Output = Result<T, RpcError<TransportErrorKind>>>,
     ) -> Result<T, ChainError> {
-        timed(self.cfg.request_timeout, purpose, request).await?.map_err(|e| ChainError::rpc(purpose, e))
+        self.reader.request(purpose, request).await
     }
 
     /// The sender's mined (`latest`) and `pending` transaction counts.
     async fn counts(&self, purpose: &str) -> Result<(u64, u64), ChainError> {
-        let latest = self.request(purpose, self.provider.get_transaction_count(self.sender).latest()).await?;
-        let pending = self.request(purpose, self.provider.get_transaction_count(self.sender).pending()).await?;
+        let latest = self.request(purpose, self.reader.provider.get_transaction_count(self.sender).latest()).await?;
+        let pending = self.request(purpose, self.reader.provider.get_transaction_count(self.sender).pending()).await?;
         Ok((latest, pending))
     }
 
     /// The next block's base fee, where the node tells it (`eth_feeHistory`).
     async fn next_base_fee(&self) -> Option<u128> {
-        let history = self.request("fee history", self.provider.get_fee_history(1, BlockNumberOrTag::Latest, &[])).await;
+        let history = self.request("fee history", self.reader.provider.get_fee_history(1, BlockNumberOrTag::Latest, &[])).await;
         history.inspect_err(|e| debug!(error = %e, "no fee history: stuck transactions are found by time only")).ok()?.next_block_base_fee()
     }
 
@@ -335,14 +466,15 @@ impl RpcChain {
             return Some("max fee under the next base fee");
         }
         let since = *n.priced.entry(t.nonce).or_insert_with(Instant::now);
-        let signings_allowed = 2 * (self.cfg.max_bumps as usize + 1);
-        (since.elapsed() >= self.cfg.receipt_timeout && t.hashes.len() < signings_allowed).then_some("pending past the receipt timeout")
+        let signings_allowed = 2 * (self.reader.cfg.max_bumps as usize + 1);
+        (since.elapsed() >= self.reader.cfg.receipt_timeout && t.hashes.len() < signings_allowed)
+            .then_some("pending past the receipt timeout")
     }
 
     /// The receipt of whichever of `t`'s broadcasts was mined, and whether it succeeded.
     async fn find_receipt(&self, t: &OutboxTx) -> Result<Option<(Receipt, bool)>, ChainError> {
         for h in t.hashes.iter().rev() {
-            let r = self.request(&t.purpose, self.provider.get_transaction_receipt(*h)).await?;
+            let r = self.request(&t.purpose, self.reader.provider.get_transaction_receipt(*h)).await?;
             if let Some(r) = r {
                 let (Some(number), Some(hash)) = (r.block_number, r.block_hash) else { continue };
                 return Ok(Some((
@@ -363,7 +495,7 @@ impl RpcChain {
     /// Sends `t`'s stored bytes. `Ok` when the node has them (now or already); else how the
     /// failure classifies (see [`Refusal`]) with the error.
     async fn broadcast(&self, t: &OutboxTx) -> Result<(), (Refusal, ChainError)> {
-        match timed(self.cfg.request_timeout, &t.purpose, self.provider.send_raw_transaction(&t.raw)).await {
+        match timed(self.reader.cfg.request_timeout, &t.purpose, self.reader.provider.send_raw_transaction(&t.raw)).await {
             Err(timeout) => Err((Refusal::Ambiguous, timeout)),
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => match classify_broadcast(&e) {
@@ -482,7 +614,7 @@ impl RpcChain {
             Ok(other) => return Err(ChainError::rpc(&t.purpose, format!("cannot bump a transaction of type {}", other.tx_type()))),
             Err(e) => return Err(ChainError::rpc(&t.purpose, format!("stored transaction does not decode: {e}"))),
         };
-        let raise = |v: u128| v * (100 + self.cfg.fee_bump_percent) / 100 + 1;
+        let raise = |v: u128| v * (100 + self.reader.cfg.fee_bump_percent) / 100 + 1;
         tx.max_priority_fee_per_gas = raise(tx.max_priority_fee_per_gas);
         tx.max_fee_per_gas = raise(tx.max_fee_per_gas).max(base_fee.map_or(0, |b| 2 * b + tx.max_priority_fee_per_gas));
         let (hash, raw) = self.sign(tx.clone(), &t.purpose)?;
@@ -539,7 +671,7 @@ impl RpcChain {
             return Ok(());
         }
         let purpose = "nonce gap filler";
-        let fees: Eip1559Estimation = self.request(purpose, self.provider.estimate_eip1559_fees()).await?;
+        let fees: Eip1559Estimation = self.request(purpose, self.reader.provider.estimate_eip1559_fees()).await?;
         for nonce in gaps {
             let t = {
                 let mut n = self.nonces();
@@ -548,7 +680,7 @@ impl RpcChain {
                 }
                 let tip = fees.max_priority_fee_per_gas.max(1);
                 let tx = TxEip1559 {
-                    chain_id: self.chain_id,
+                    chain_id: self.reader.chain_id,
                     nonce,
                     gas_limit: 21_000,
                     max_fee_per_gas: fees.max_fee_per_gas.max(tip),
@@ -585,25 +717,19 @@ impl BaseChain for RpcChain {
     }
 
     fn chain_id(&self) -> u64 {
-        self.chain_id
+        self.reader.chain_id
     }
 
     async fn head(&self) -> Result<BlockRef, ChainError> {
-        let b = self
-            .request("head", self.provider.get_block(BlockId::latest()))
-            .await?
-            .ok_or_else(|| ChainError::rpc("head", "node has no latest block"))?;
-        Ok(BlockRef { number: b.header.number, hash: b.header.hash })
+        self.reader.head().await
     }
 
     async fn block_hash(&self, number: u64) -> Result<Option<B256>, ChainError> {
-        let b = self.request("block hash", self.provider.get_block(BlockId::number(number))).await?;
-        Ok(b.map(|b| b.header.hash))
+        self.reader.block_hash(number).await
     }
 
     async fn call(&self, to: Address, data: Bytes) -> Result<Bytes, ChainError> {
-        let req = TransactionRequest::default().with_from(self.sender).with_to(to).with_input(data);
-        timed(self.cfg.request_timeout, "call", self.provider.call(req)).await?.map_err(|e| classify("call", e))
+        self.reader.call(self.sender, to, data).await
     }
 
     #[instrument(skip_all, fields(purpose = %tx.purpose, sender = %self.sender))]
@@ -614,14 +740,15 @@ impl BaseChain for RpcChain {
             Some(to) => req.with_to(to),
             None => req.into_create(),
         };
-        let estimate =
-            timed(self.cfg.request_timeout, &purpose, self.provider.estimate_gas(req)).await?.map_err(|e| classify(&purpose, e))?;
-        let fees = self.request(&purpose, self.provider.estimate_eip1559_fees()).await?;
+        let estimate = timed(self.reader.cfg.request_timeout, &purpose, self.reader.provider.estimate_gas(req))
+            .await?
+            .map_err(|e| classify(&purpose, e))?;
+        let fees = self.request(&purpose, self.reader.provider.estimate_eip1559_fees()).await?;
         let tip = fees.max_priority_fee_per_gas.max(1);
         let unsigned = TxEip1559 {
-            chain_id: self.chain_id,
+            chain_id: self.reader.chain_id,
             nonce: 0,
-            gas_limit: estimate * (100 + self.cfg.gas_headroom_percent) / 100,
+            gas_limit: estimate * (100 + self.reader.cfg.gas_headroom_percent) / 100,
             max_fee_per_gas: fees.max_fee_per_gas.max(tip),
             max_priority_fee_per_gas: tip,
             to: tx.to.map_or(TxKind::Create, TxKind::Call),
@@ -656,7 +783,7 @@ impl BaseChain for RpcChain {
         let mut bumps = 0;
         loop {
             let waited = Instant::now();
-            while waited.elapsed() < self.cfg.receipt_timeout {
+            while waited.elapsed() < self.reader.cfg.receipt_timeout {
                 // The stored entry, not ours: it has every hash, whoever signed it.
                 t = self
                     .outbox
@@ -673,9 +800,9 @@ impl BaseChain for RpcChain {
                 if !answered {
                     answered = self.rebroadcast(&t).await;
                 }
-                tokio::time::sleep(self.cfg.poll).await;
+                tokio::time::sleep(self.reader.cfg.poll).await;
             }
-            if bumps == self.cfg.max_bumps {
+            if bumps == self.reader.cfg.max_bumps {
                 return Err(ChainError::NotMined { purpose, hash: t.hash, bumps });
             }
             bumps += 1;
@@ -689,13 +816,15 @@ impl BaseChain for RpcChain {
     }
 
     async fn logs(&self, address: Address, from: u64, to: u64) -> Result<Vec<Log>, ChainError> {
-        let filter = Filter::new().address(address).from_block(from).to_block(to);
-        let logs = self.request("logs", self.provider.get_logs(&filter)).await?;
-        Ok(logs.into_iter().map(|l| l.inner).collect())
+        self.reader.logs(address, from, to).await
     }
 
     async fn balance(&self, who: Address) -> Result<U256, ChainError> {
-        self.request("balance", self.provider.get_balance(who)).await
+        self.reader.balance(who).await
+    }
+
+    async fn code(&self, who: Address) -> Result<Bytes, ChainError> {
+        self.reader.code(who).await
     }
 }
 

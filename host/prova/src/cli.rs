@@ -67,6 +67,190 @@ pub enum Command {
     /// Create encrypted miner keystores (the node never reads a key from its config).
     #[command(subcommand)]
     Keystore(KeystoreCommand),
+    /// Deploy the contracts to a chain (README, "Run on a real chain").
+    #[command(subcommand)]
+    Chain(ChainCommand),
+    /// Register, fund and inspect a rollup.
+    #[command(subcommand)]
+    Rollup(RollupCommand),
+    /// A miner's stake: deposit, request a withdrawal, withdraw, show.
+    #[command(subcommand)]
+    Stake(StakeCommand),
+    /// A miner's rewards: show, withdraw.
+    #[command(subcommand)]
+    Rewards(RewardsCommand),
+    /// Post sequences as the rollup's sequencer.
+    #[command(subcommand)]
+    Sequencer(SequencerCommand),
+}
+
+/// How a chain command reaches the chain and signs.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ChainOpts {
+    /// Base-chain JSON-RPC URL (http or https).
+    #[arg(long, env = "PROVA_RPC_URL", default_value = "http://127.0.0.1:8545")]
+    pub rpc_url: String,
+    /// Encrypted keystore that signs; its password from PROVA_KEYSTORE_PASSWORD or --password-file.
+    #[arg(long, env = "PROVA_KEYSTORE")]
+    pub keystore: Option<PathBuf>,
+    #[arg(long, env = "PROVA_PASSWORD_FILE")]
+    pub password_file: Option<PathBuf>,
+    /// Sign with the well-known dev account N (anvil's mnemonic); only on a dev chain (chain id
+    /// 31337 or 1337).
+    #[arg(long, conflicts_with = "keystore")]
+    pub dev_account: Option<usize>,
+    /// The deployment file `prova chain deploy` wrote.
+    #[arg(long, env = "PROVA_DEPLOYMENT", default_value = "deployment.json")]
+    pub deployment: PathBuf,
+    /// Folder of the commands' transaction outbox (one file per chain and account).
+    /// Default: $XDG_STATE_HOME/prova or ~/.local/state/prova.
+    #[arg(long, env = "PROVA_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ChainCommand {
+    /// Deploy Stake, RollupManager, the reference verifier and ProofPool, wire the operators,
+    /// and write the deployment file (--deployment, default deployment.json; never overwritten).
+    Deploy {
+        #[command(flatten)]
+        chain: ChainOpts,
+        /// Blocks between a stake withdrawal request and the withdrawal; every rollup's T1 + T2
+        /// must stay below it.
+        #[arg(long, default_value_t = 1_000)]
+        withdraw_delay: u64,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RollupCommand {
+    /// Register the plugin's rollup (verifying key from the plugin); prints its id.
+    Register {
+        #[command(flatten)]
+        chain: ChainOpts,
+        #[arg(long, default_value = "transfer-groth16")]
+        plugin: String,
+        /// The only account allowed to post sequences.
+        #[arg(long)]
+        sequencer: String,
+        /// Commit window, in blocks.
+        #[arg(long, default_value_t = 20)]
+        t1: u64,
+        /// Reveal window, in blocks.
+        #[arg(long, default_value_t = 40)]
+        t2: u64,
+        /// Reward per verified sequence, in ETH.
+        #[arg(long, default_value = "0.1")]
+        reward: String,
+        /// Stake a miner needs to commit, in ETH.
+        #[arg(long, default_value = "1")]
+        min_stake: String,
+        /// Slashed for a proof that fails verification, in ETH.
+        #[arg(long, default_value = "0.5")]
+        incorrect_proof_punish: String,
+        /// Slashed for a commitment never revealed, in ETH.
+        #[arg(long, default_value = "0.3")]
+        no_proof_punish: String,
+        /// Gas forwarded to the verifier per (batches + 3).
+        #[arg(long, default_value_t = 80_000)]
+        verifier_gas_unit: u64,
+        /// The rollup's state root before its first batch (0x + 64 hex digits). Default: the
+        /// root before the plugin's sample batches (`prova sequencer post --sample-seed`).
+        #[arg(long)]
+        genesis_root: Option<String>,
+        /// Seed of the plugin's sample, for the default genesis root.
+        #[arg(long, default_value_t = 1)]
+        sample_seed: u64,
+    },
+    /// Add to a rollup's reward pool.
+    Fund {
+        #[command(flatten)]
+        chain: ChainOpts,
+        #[arg(long)]
+        rollup: u32,
+        /// In ETH.
+        #[arg(long)]
+        amount: String,
+    },
+    /// A rollup's state, windows and configuration.
+    Show {
+        #[command(flatten)]
+        chain: ChainOpts,
+        #[arg(long)]
+        rollup: u32,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum StakeCommand {
+    /// Deposit stake (in ETH) for the signing account.
+    Deposit {
+        #[command(flatten)]
+        chain: ChainOpts,
+        #[arg(long)]
+        amount: String,
+    },
+    /// Move stake (in ETH) out of the active stake; it can leave after the withdrawal delay.
+    RequestWithdraw {
+        #[command(flatten)]
+        chain: ChainOpts,
+        #[arg(long)]
+        amount: String,
+    },
+    /// Withdraw the pending stake once its delay has passed.
+    Withdraw {
+        #[command(flatten)]
+        chain: ChainOpts,
+    },
+    /// Active and pending stake of an account (default: the signing one).
+    Show {
+        #[command(flatten)]
+        chain: ChainOpts,
+        #[arg(long)]
+        address: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RewardsCommand {
+    /// Rewards credited and not withdrawn (default: the signing account).
+    Show {
+        #[command(flatten)]
+        chain: ChainOpts,
+        #[arg(long)]
+        address: Option<String>,
+    },
+    /// Withdraw every credited reward to the signing account.
+    Withdraw {
+        #[command(flatten)]
+        chain: ChainOpts,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SequencerCommand {
+    /// Post one sequence: batch witness files in order, or the next batches of the plugin's
+    /// sample (`--sample-seed`, `--batches`), each batch's commitment computed by the plugin.
+    Post {
+        #[command(flatten)]
+        chain: ChainOpts,
+        #[arg(long)]
+        rollup: u32,
+        #[arg(long, default_value = "transfer-groth16")]
+        plugin: String,
+        /// Post the next batches of the plugin's sample from this seed (the seed the rollup's
+        /// genesis root came from).
+        #[arg(long, conflicts_with = "files")]
+        sample_seed: Option<u64>,
+        /// How many sample batches.
+        #[arg(long, default_value_t = 1)]
+        batches: u32,
+        /// Batch witness files, in order.
+        files: Vec<PathBuf>,
+    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -92,6 +276,10 @@ pub struct NodeArgs {
     /// Chain poll interval in milliseconds.
     #[arg(long, env = "PROVA_POLL_MS")]
     pub poll_ms: Option<u64>,
+    /// Check the chain, contracts, rollup, verifying key, stake and gas, print one line per
+    /// check, and exit (every start runs the same checks).
+    #[arg(long)]
+    pub check: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -193,6 +381,12 @@ pub enum PluginsCommand {
         plugin: String,
         #[arg(long)]
         out: PathBuf,
+    },
+    /// Print a batch witness's state roots and the commitment a sequencer posts for it.
+    InspectBatch {
+        #[arg(long, default_value = "transfer-groth16")]
+        plugin: String,
+        file: PathBuf,
     },
     /// Write a sample sequence of batch witnesses (`batch-<i>.bin`) with consistent roots.
     SampleInput {

@@ -78,6 +78,16 @@ pub fn run(args: Args) -> Result<()> {
     if let Command::Bench(b) = &args.command {
         return crate::bench::run(&args, b);
     }
+    // Chain commands open the plugin runtime only when they need a plugin.
+    let lazy_plugin = |name: &str| plugin(&runtime(&args)?, &args.plugins, name);
+    match &args.command {
+        Command::Chain(c) => return crate::chain_cmd::chain(c),
+        Command::Stake(c) => return crate::chain_cmd::stake(c),
+        Command::Rewards(c) => return crate::chain_cmd::rewards(c),
+        Command::Rollup(c) => return crate::chain_cmd::rollup(c, lazy_plugin),
+        Command::Sequencer(c) => return crate::chain_cmd::sequencer(c, lazy_plugin),
+        _ => {}
+    }
     let rt = runtime(&args)?;
     let dir = &args.plugins;
     match &args.command {
@@ -178,7 +188,12 @@ pub fn run(args: Args) -> Result<()> {
         Command::Node(a) => crate::node::run(a, plugin(&rt, dir, &crate::node::plugin_name(a)?)?)?,
         Command::Demo(a) => crate::demo::run(a, plugin(&rt, dir, &a.plugin)?)?,
         Command::Keystore(k) => crate::node::keystore(k)?,
-        Command::Bench(_) => unreachable!("handled above"),
+        Command::Plugins(PluginsCommand::InspectBatch { plugin: name, file }) => {
+            crate::chain_cmd::inspect_batch(&plugin(&rt, dir, name)?, file)?
+        }
+        Command::Bench(_) | Command::Chain(_) | Command::Stake(_) | Command::Rewards(_) | Command::Rollup(_) | Command::Sequencer(_) => {
+            unreachable!("handled above")
+        }
     }
     Ok(())
 }

@@ -2,6 +2,8 @@
 //! failure into one clear line on stderr and a non-zero exit.
 
 mod bench;
+mod chain_cmd;
+mod checks;
 mod cli;
 mod commands;
 mod demo;

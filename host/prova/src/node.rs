@@ -20,6 +20,7 @@ use prova_store::Store;
 use serde::Deserialize;
 use tokio::sync::watch;
 
+use crate::checks::{self, DeploymentSource};
 use crate::cli::{KeystoreCommand, NodeArgs};
 
 /// The config file. Unknown keys are refused, so a typo is an error, not a silent default.
@@ -48,7 +49,8 @@ struct FileConfig {
 struct ChainConfig {
     rpc_url: Option<String>,
     rollup: u32,
-    deployment: Deployment,
+    /// A deployment file (`deployment = "deployment.json"`) or a table of the four addresses.
+    deployment: toml::Value,
     /// How long to wait for a receipt before bumping fees (default 36 s: three 12-s blocks).
     receipt_timeout_secs: Option<u64>,
 }
@@ -132,7 +134,7 @@ fn password(file: Option<&Path>) -> Result<String> {
     }
 }
 
-fn load_signer(keystore: &Path, password_file: Option<&Path>) -> Result<PrivateKeySigner> {
+pub fn load_signer(keystore: &Path, password_file: Option<&Path>) -> Result<PrivateKeySigner> {
     PrivateKeySigner::decrypt_keystore(keystore, password(password_file)?)
         .with_context(|| format!("cannot open keystore {} (wrong password or not a keystore)", keystore.display()))
 }
@@ -179,8 +181,28 @@ pub fn run(a: &NodeArgs, plugin: Plugin) -> Result<()> {
         (None, None) => None,
     };
     plugin.validate_keys().map_err(|e| anyhow::anyhow!("plugin {} keys: {e}", plugin.metadata().name))?;
+    let source = match &cfg.chain {
+        Some(c) => Some(DeploymentSource::from_toml(c.deployment.clone())?),
+        None if a.check => bail!("nothing to check: without [chain] the node runs the embedded dev chain"),
+        None => None,
+    };
     let plugin = Arc::new(plugin);
     rt.block_on(async move {
+        // The checks run before anything is written: a node that would fail is refused with
+        // one line, and leaves no data folder, store or outbox behind.
+        let checked = match (&cfg.chain, &source, &signer) {
+            (Some(c), Some(source), Some(signer)) => {
+                let checked = checks::run(url.as_deref().expect("checked"), source, c.rollup, signer.address(), &plugin).await?;
+                if a.check {
+                    for line in &checked.lines {
+                        println!("ok  {line}");
+                    }
+                    return Ok(());
+                }
+                Some(checked)
+            }
+            _ => None,
+        };
         std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("cannot create {}", cfg.data_dir.display()))?;
         // The store is opened once the chain is known: it belongs to one chain, contract,
         // rollup and miner, and refuses to open for another.
@@ -210,7 +232,8 @@ pub fn run(a: &NodeArgs, plugin: Plugin) -> Result<()> {
                     RpcConfig { receipt_timeout: Duration::from_secs(c.receipt_timeout_secs.unwrap_or(36)), ..RpcConfig::default() };
                 let chain = RpcChain::connect(url, signer, &cfg.data_dir.join("outbox.redb"), rpc_cfg).await?;
                 println!("miner {} on chain {} via {url}", chain.sender(), chain.chain_id());
-                let params = open(cfg.data_dir.join("node.redb"), Arc::new(chain), c.deployment, c.rollup).await?;
+                let deployment = checked.expect("checked before").deployment;
+                let params = open(cfg.data_dir.join("node.redb"), Arc::new(chain), deployment, c.rollup).await?;
                 prova_node::node::run(params, shutdown).await?;
             }
             None => {
@@ -302,6 +325,10 @@ pub fn keystore(k: &KeystoreCommand) -> Result<()> {
     let name = out.file_name().and_then(|n| n.to_str()).context("the keystore path needs a file name")?;
     PrivateKeySigner::encrypt_keystore(dir, &mut rand08::thread_rng(), signer.to_bytes(), pass, Some(name))
         .with_context(|| format!("cannot write keystore {}", out.display()))?;
+    // The key is encrypted, but its file is nobody else's business either (a weak password
+    // falls to an offline guess).
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(out, std::fs::Permissions::from_mode(0o600)).with_context(|| format!("cannot restrict {}", out.display()))?;
     println!("keystore {} for {}", out.display(), signer.address());
     Ok(())
 }

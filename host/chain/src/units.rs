@@ -1,0 +1,36 @@
+//! ETH amounts as people write them ("1.5") and as the chain counts them (wei).
+
+use alloy::primitives::U256;
+use alloy::primitives::utils::{format_units, parse_units};
+
+/// "1.5" → 1.5 × 10^18 wei. Refuses negative amounts, more than 18 decimals and non-numbers.
+pub fn parse_ether(s: &str) -> Result<U256, String> {
+    let v = parse_units(s.trim(), "ether").map_err(|e| e.to_string())?;
+    if v.is_negative() {
+        return Err("negative".into());
+    }
+    Ok(v.get_absolute())
+}
+
+/// Wei as ETH without trailing zeros: 1.5 × 10^18 → "1.5".
+pub fn format_ether(wei: U256) -> String {
+    let s = format_units(wei, "ether").expect("ether has 18 decimals");
+    let s = s.trim_end_matches('0');
+    s.strip_suffix('.').unwrap_or(s).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_round_trip_and_bad_ones_are_refused() {
+        assert_eq!(parse_ether("1.5").unwrap(), U256::from(1_500_000_000_000_000_000u128));
+        assert_eq!(format_ether(U256::from(1_500_000_000_000_000_000u128)), "1.5");
+        assert_eq!(format_ether(U256::ZERO), "0");
+        assert_eq!(format_ether(parse_ether("0.000000000000000001").unwrap()), "0.000000000000000001");
+        for bad in ["-1", "abc", "1.0000000000000000001", ""] {
+            assert!(parse_ether(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+}

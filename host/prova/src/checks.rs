@@ -1,0 +1,107 @@
+//! What `prova node --check` checks, and what every start checks before it writes anything: a
+//! node that would lose stake or burn gas for nothing refuses to start, with one line saying why.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use prova_chain::contracts::Deployment;
+use prova_chain::deployment::{DeploymentFile, check_addresses};
+use prova_chain::rpc::{RpcConfig, RpcReader};
+use prova_chain::units::format_ether;
+use prova_chain::{Address, BaseChain, RevertKind, U256};
+use prova_runtime::Plugin;
+
+/// Gas money below which a node cannot be trusted to commit and reveal (0.01 ETH: about ten
+/// commit-and-reveal pairs at 1 gwei on the reference verifier; raise it where gas is dear).
+pub const MIN_GAS_BALANCE_WEI: u128 = 10_000_000_000_000_000;
+
+/// Where `[chain] deployment` points: a deployment file (`prova chain deploy`), or the four
+/// addresses inline.
+#[derive(Debug, Clone)]
+pub enum DeploymentSource {
+    File(PathBuf),
+    Inline(Deployment),
+}
+
+impl DeploymentSource {
+    /// `deployment = "deployment.json"` or a `[chain.deployment]` table.
+    pub fn from_toml(v: toml::Value) -> Result<Self> {
+        match v {
+            toml::Value::String(path) => Ok(Self::File(path.into())),
+            t @ toml::Value::Table(_) => {
+                let d: Deployment =
+                    t.try_into().map_err(|e: toml::de::Error| anyhow::anyhow!("[chain.deployment]: {}", e.message().trim()))?;
+                Ok(Self::Inline(d))
+            }
+            other => bail!("[chain] deployment must be a file name or a table of addresses, not a {}", other.type_str()),
+        }
+    }
+}
+
+/// The chain as the checks found it.
+pub struct Checked {
+    pub deployment: Deployment,
+    /// One line per check passed.
+    pub lines: Vec<String>,
+}
+
+/// Runs every check in order and stops at the first that fails.
+pub async fn run(url: &str, source: &DeploymentSource, rollup: u32, miner: Address, plugin: &Plugin) -> Result<Checked> {
+    let mut lines = vec![];
+    let reader = RpcReader::connect(url, RpcConfig::default()).await?;
+    lines.push(format!("RPC {url} answers: chain {}", reader.chain_id()));
+    let deployment = match source {
+        DeploymentSource::File(path) => {
+            let file = DeploymentFile::read(path)?;
+            file.check(&reader).await?;
+            lines.push(format!("contracts of {} are deployed as recorded (code hashes match)", path.display()));
+            file.deployment()
+        }
+        DeploymentSource::Inline(d) => {
+            check_addresses(&reader, d).await?;
+            lines.push("contracts have code, and the manager uses the configured stake contract".into());
+            *d
+        }
+    };
+    let config = match deployment.rollup_config(&reader, rollup).await {
+        Ok(c) => c,
+        Err(e) if e.revert_kind() == Some(RevertKind::UnknownRollup) => {
+            bail!(
+                "rollup {rollup} is not registered on manager {} (rollup ids start at 1; `prova rollup show --rollup N` shows one)",
+                deployment.manager
+            )
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let (t1, t2) = deployment.windows(&reader, rollup).await?;
+    lines.push(format!("rollup {rollup} is registered (T1 {t1}, T2 {t2} blocks, sequencer {})", config.sequencer));
+    let name = &plugin.metadata().name;
+    let vk = plugin.metadata().verifying_key.as_deref().with_context(|| format!("plugin {name} has no verifying key"))?;
+    if vk != config.verifying_key.as_ref() {
+        bail!(
+            "plugin {name}'s verifying key is not the one registered for rollup {rollup}: its proofs would fail on chain and \
+             the miner would be slashed (use the keys the rollup registered)"
+        );
+    }
+    lines.push(format!("plugin {name}'s verifying key is the one registered"));
+    let (stake, min) = (deployment.stake_of(&reader, miner).await?, deployment.rollup_state(&reader, rollup).await?.min_stake);
+    if stake < min {
+        bail!(
+            "miner {miner} has {} ETH staked; rollup {rollup} needs {} ETH to commit (`prova stake deposit --amount {}`)",
+            format_ether(stake),
+            format_ether(min),
+            format_ether(min - stake)
+        );
+    }
+    lines.push(format!("miner {miner} has {} ETH staked (minimum {} ETH)", format_ether(stake), format_ether(min)));
+    let gas = reader.balance(miner).await?;
+    if gas < U256::from(MIN_GAS_BALANCE_WEI) {
+        bail!(
+            "miner {miner} has {} ETH for gas; a node needs at least {} ETH to commit and reveal",
+            format_ether(gas),
+            format_ether(U256::from(MIN_GAS_BALANCE_WEI))
+        );
+    }
+    lines.push(format!("miner {miner} has {} ETH for gas", format_ether(gas)));
+    Ok(Checked { deployment, lines })
+}
