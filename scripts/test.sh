@@ -21,10 +21,12 @@ export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 
 # Chain tooling from npm (pinned in tools/package-lock.json): anvil, forge, solc-js behind
 # tools/solc. Nothing is downloaded at run time; forge runs offline.
-if [ ! -x tools/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil ] || [ ! -d tools/node_modules/solc ]; then
+if [ ! -x tools/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil ] || [ ! -x tools/node_modules/@foundry-rs/cast-linux-amd64/bin/cast ] \
+  || [ ! -d tools/node_modules/solc ]; then
   npm ci --prefix tools --no-audit --no-fund
 fi
 export ANVIL_BIN="$root/tools/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil"
+export CAST_BIN="$root/tools/node_modules/@foundry-rs/cast-linux-amd64/bin/cast"
 forge="$root/tools/node_modules/@foundry-rs/forge-linux-amd64/bin/forge"
 # Contracts: build, every forge test (unit and fuzz), and the artifacts the Rust bindings read
 # must equal a fresh build.

@@ -19,6 +19,7 @@ use prova_chain::{Address, B256, BaseChain, Bytes, PrivateKeySigner};
 use prova_runtime::Plugin;
 use serde_json::json;
 
+use crate::checks::registered;
 use crate::cli::{ChainCommand, ChainOpts, RewardsCommand, RollupCommand, SequencerCommand, StakeCommand};
 
 /// Chain ids of local dev chains (anvil, hardhat, ganache), where the publicly known dev keys
@@ -229,7 +230,7 @@ pub fn rollup(c: &RollupCommand, plugin: impl FnOnce(&str) -> Result<Plugin>) ->
             block_on(async {
                 let s = Session::open(chain).await?;
                 let d = s.deployment().await?;
-                d.rollup_state(&s.reader, *rollup).await?;
+                registered(&d, &s.reader, *rollup).await?;
                 d.fund_rewards(&s.signing().await?, *rollup, amount).await?;
                 let pool = d.rollup_state(&s.reader, *rollup).await?.reward_pool;
                 s.print(
@@ -242,9 +243,9 @@ pub fn rollup(c: &RollupCommand, plugin: impl FnOnce(&str) -> Result<Plugin>) ->
         RollupCommand::Show { chain, rollup } => block_on(async {
             let s = Session::open(chain).await?;
             let d = s.deployment().await?;
+            let cfg = registered(&d, &s.reader, *rollup).await?;
             let st = d.rollup_state(&s.reader, *rollup).await?;
             let (t1, t2) = d.windows(&s.reader, *rollup).await?;
-            let cfg = d.rollup_config(&s.reader, *rollup).await?;
             s.print(
                 format!(
                     "rollup {rollup}\n  last sequenced batch  {}\n  last verified batch   {}\n  state root            {}\n  reward pool           {} \
@@ -390,6 +391,7 @@ pub fn sequencer(c: &SequencerCommand, plugin: impl FnOnce(&str) -> Result<Plugi
     block_on(async {
         let s = Session::open(chain).await?;
         let d = s.deployment().await?;
+        let sequencer = registered(&d, &s.reader, *rollup).await?.sequencer;
         if let Some(seed) = sample_seed {
             if *batches == 0 || *batches > 64 {
                 bail!("--batches must be 1 to 64 (the contract's limit per sequence)");
@@ -406,7 +408,6 @@ pub fn sequencer(c: &SequencerCommand, plugin: impl FnOnce(&str) -> Result<Plugi
         }
         let data = witnesses.into_iter().map(Bytes::from).collect();
         let me = s.signing().await?;
-        let sequencer = d.rollup_config(&s.reader, *rollup).await?.sequencer;
         if me.sender() != sequencer {
             bail!("{} is not the sequencer of rollup {rollup} ({sequencer})", me.sender());
         }

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use prova_chain::contracts::Deployment;
+use prova_chain::contracts::{Deployment, RollupConfig};
 use prova_chain::deployment::{DeploymentFile, check_addresses};
 use prova_chain::rpc::{RpcConfig, RpcReader};
 use prova_chain::units::format_ether;
@@ -38,6 +38,20 @@ impl DeploymentSource {
     }
 }
 
+/// A rollup's registration, or one line saying it does not exist.
+pub async fn registered(deployment: &Deployment, chain: &dyn BaseChain, rollup: u32) -> Result<RollupConfig> {
+    match deployment.rollup_config(chain, rollup).await {
+        Ok(c) => Ok(c),
+        Err(e) if e.revert_kind() == Some(RevertKind::UnknownRollup) => {
+            bail!(
+                "rollup {rollup} is not registered on manager {} (rollup ids start at 1; `prova rollup show --rollup N` shows one)",
+                deployment.manager
+            )
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// The chain as the checks found it.
 pub struct Checked {
     pub deployment: Deployment,
@@ -63,16 +77,7 @@ pub async fn run(url: &str, source: &DeploymentSource, rollup: u32, miner: Addre
             *d
         }
     };
-    let config = match deployment.rollup_config(&reader, rollup).await {
-        Ok(c) => c,
-        Err(e) if e.revert_kind() == Some(RevertKind::UnknownRollup) => {
-            bail!(
-                "rollup {rollup} is not registered on manager {} (rollup ids start at 1; `prova rollup show --rollup N` shows one)",
-                deployment.manager
-            )
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let config = registered(&deployment, &reader, rollup).await?;
     let (t1, t2) = deployment.windows(&reader, rollup).await?;
     lines.push(format!("rollup {rollup} is registered (T1 {t1}, T2 {t2} blocks, sequencer {})", config.sequencer));
     let name = &plugin.metadata().name;
