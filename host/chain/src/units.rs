@@ -5,6 +5,9 @@ use alloy::primitives::utils::{format_units, parse_units};
 
 /// "1.5" → 1.5 × 10^18 wei. Refuses negative amounts, more than 18 decimals and non-numbers.
 pub fn parse_ether(s: &str) -> Result<U256, String> {
+    if s.trim().is_empty() {
+        return Err("empty".into());
+    }
     // alloy rounds digits past the 18th away; an amount is refused rather than changed.
     if s.split_once('.').is_some_and(|(_, frac)| frac.trim().len() > 18) {
         return Err("more than 18 decimals (1 wei is 0.000000000000000001)".into());
