@@ -225,17 +225,19 @@ fn bad_inputs(env: &Env, rpc: &str) {
     assert!(e.contains("the deployment is for chain 1, but the RPC serves chain 31337"), "{e}");
 
     // The node's checks, each refusing to start with one line and leaving no data folder.
-    let node = |name: &str, config: String| {
+    let node_with = |name: &str, keystore: &str, config: String, plugins: &Path| {
         let path = env.work.path().join(name);
-        std::fs::write(&path, format!("data_dir = \"bad-data\"\nkeystore = \"miner.json\"\n{config}")).unwrap();
+        std::fs::write(&path, format!("data_dir = \"bad-data\"\nkeystore = \"{keystore}\"\n{config}")).unwrap();
         let out = env
             .command("prova")
+            .env("PROVA_PLUGINS", plugins)
             .args(["node", "--config", path.to_str().unwrap()])
             .env("PROVA_KEYSTORE_PASSWORD", "change-me")
             .output()
             .unwrap();
         error_line(&out)
     };
+    let node = |name: &str, config: String| node_with(name, "miner.json", config, env.plugins.path());
     let chain = |rollup: u32, deployment: &str| format!("[chain]\nrpc_url = \"{rpc}\"\nrollup = {rollup}\n{deployment}\n");
     let inline = |stake: &str, manager: &str| {
         format!(
@@ -271,36 +273,16 @@ fn bad_inputs(env: &Env, rpc: &str) {
     assert!(imported.status.success());
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(std::fs::metadata(&ks).unwrap().permissions().mode() & 0o777, 0o600, "keystores are private");
-    let path = env.work.path().join("nostake.toml");
-    std::fs::write(
-        &path,
-        format!("data_dir = \"bad-data\"\nkeystore = \"nostake.json\"\n{}", chain(1, "deployment = \"deployment.json\"")),
-    )
-    .unwrap();
-    let out = env
-        .command("prova")
-        .args(["node", "--config", path.to_str().unwrap()])
-        .env("PROVA_KEYSTORE_PASSWORD", "change-me")
-        .output()
-        .unwrap();
-    assert!(error_line(&out).contains("has 0 ETH staked; rollup 1 needs 1 ETH"));
+    let e = node_with("nostake.toml", "nostake.json", chain(1, "deployment = \"deployment.json\""), env.plugins.path());
+    assert!(e.contains("has 0 ETH staked; rollup 1 needs 1 ETH"), "{e}");
     // A plugin whose key is not the registered one: the same plugin with another dev setup.
     let other_keys = tempfile::tempdir().unwrap();
     std::fs::copy(env.plugins.path().join("transfer-groth16.wasm"), other_keys.path().join("transfer-groth16.wasm")).unwrap();
     let setup =
         env.command("prova").env("PROVA_PLUGINS", other_keys.path()).args(["plugins", "setup", "--seed", "another"]).output().unwrap();
     assert!(setup.status.success(), "{}", String::from_utf8_lossy(&setup.stderr));
-    let path = env.work.path().join("good.toml");
-    std::fs::write(&path, format!("data_dir = \"bad-data\"\nkeystore = \"miner.json\"\n{}", chain(1, "deployment = \"deployment.json\"")))
-        .unwrap();
-    let out = env
-        .command("prova")
-        .env("PROVA_PLUGINS", other_keys.path())
-        .args(["node", "--config", path.to_str().unwrap(), "--check"])
-        .env("PROVA_KEYSTORE_PASSWORD", "change-me")
-        .output()
-        .unwrap();
-    assert!(error_line(&out).contains("verifying key is not the one registered for rollup 1"));
+    let e = node_with("good.toml", "miner.json", chain(1, "deployment = \"deployment.json\""), other_keys.path());
+    assert!(e.contains("verifying key is not the one registered for rollup 1"), "{e}");
 
     let mut after = listing(env.work.path());
     let written_here = ["other-chain.json", "nostake.json", "nostake.toml", "good.toml"];
