@@ -8,7 +8,11 @@ pub fn parse_ether(s: &str) -> Result<U256, String> {
     if s.trim().is_empty() {
         return Err("empty".into());
     }
-    // alloy rounds digits past the 18th away; an amount is refused rather than changed.
+    // Decimal only: alloy would also take "0x10" (16 ETH).
+    if !s.trim().chars().all(|c| c.is_ascii_digit() || c == '.') {
+        return Err("digits and one decimal point only".into());
+    }
+    // alloy drops digits past the 18th; an amount is refused rather than changed.
     if s.split_once('.').is_some_and(|(_, frac)| frac.trim().len() > 18) {
         return Err("more than 18 decimals (1 wei is 0.000000000000000001)".into());
     }
@@ -36,7 +40,7 @@ mod tests {
         assert_eq!(format_ether(U256::from(1_500_000_000_000_000_000u128)), "1.5");
         assert_eq!(format_ether(U256::ZERO), "0");
         assert_eq!(format_ether(parse_ether("0.000000000000000001").unwrap()), "0.000000000000000001");
-        for bad in ["-1", "abc", "1.0000000000000000001", ""] {
+        for bad in ["-1", "abc", "1.0000000000000000001", "", "0x10", "1e18"] {
             assert!(parse_ether(bad).is_err(), "{bad:?} was accepted");
         }
     }

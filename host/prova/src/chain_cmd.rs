@@ -87,9 +87,7 @@ impl Session {
         create_private_dir(&dir)?;
         let outbox = dir.join(format!("outbox-{}-{}.redb", self.chain_id(), signer.address()));
         let cfg = RpcConfig { receipt_timeout: Duration::from_secs(36), ..RpcConfig::default() };
-        RpcChain::connect(&self.opts.rpc_url, signer, &outbox, cfg)
-            .await
-            .with_context(|| format!("outbox {} (is another prova command using this account?)", outbox.display()))
+        Ok(RpcChain::connect(&self.opts.rpc_url, signer, &outbox, cfg).await?)
     }
 
     fn print(&self, human: String, value: serde_json::Value) {
@@ -119,6 +117,15 @@ fn eth(s: &str, what: &str) -> Result<prova_chain::U256> {
     parse_ether(s).map_err(|e| anyhow::anyhow!("{what} {s:?} is not an amount of ETH: {e}"))
 }
 
+/// An amount to move: the contracts refuse zero, so it is refused before anything is sent.
+fn positive_eth(s: &str, what: &str) -> Result<prova_chain::U256> {
+    let v = eth(s, what)?;
+    if v.is_zero() {
+        bail!("{what} must be more than 0");
+    }
+    Ok(v)
+}
+
 fn root(s: &str) -> Result<B256> {
     s.parse().map_err(|_| anyhow::anyhow!("{s:?} is not a state root (0x and 64 hex digits)"))
 }
@@ -138,11 +145,19 @@ pub fn chain(c: &ChainCommand) -> Result<()> {
         if *withdraw_delay == 0 {
             bail!("--withdraw-delay must be at least 1 block (and above every rollup's T1 + T2)");
         }
+        // The file's folder must take it before anything is deployed: a deployment whose
+        // addresses were not written down is lost money.
+        let folder = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let mut tmp = tempfile::NamedTempFile::new_in(folder).with_context(|| format!("cannot write in {}", folder.display()))?;
         let admin = s.signing().await?;
         let from_block = admin.head().await?.number;
         let deployment = Deployment::deploy(&admin, *withdraw_delay).await?;
         let file = DeploymentFile::capture(&admin, deployment, from_block).await?;
-        crate::commands::write_file(out, file.to_json().as_bytes())?;
+        use std::io::Write;
+        tmp.write_all(file.to_json().as_bytes())
+            .map_err(anyhow::Error::from)
+            .and_then(|()| tmp.persist_noclobber(out).map(drop).map_err(|e| e.error.into()))
+            .with_context(|| format!("deployed as {deployment:?}, but cannot write {}", out.display()))?;
         s.print(
             format!(
                 "deployed on chain {} (from block {from_block}); written to {}\n  stake    {}\n  manager  {}\n  verifier {}\n  pool     {}",
@@ -194,11 +209,11 @@ pub fn rollup(c: &RollupCommand, plugin: impl FnOnce(&str) -> Result<Plugin>) ->
                 let s = Session::open(chain).await?;
                 let d = s.deployment().await?;
                 let delay = d.withdraw_delay(&s.reader).await?;
-                if t1 + t2 >= delay {
+                let windows = t1.checked_add(*t2).filter(|_| *t1 > 0 && *t2 > 0).context("T1 and T2 must be at least 1 block each")?;
+                if windows >= delay {
                     bail!(
-                        "T1 + T2 = {} blocks must stay below the stake withdrawal delay ({delay} blocks), or a miner could withdraw \
-                         before its commitment is settled",
-                        t1 + t2
+                        "T1 + T2 = {windows} blocks must stay below the stake withdrawal delay ({delay} blocks), or a miner could \
+                         withdraw before its commitment is settled"
                     );
                 }
                 let admin = s.signing().await?;
@@ -226,7 +241,7 @@ pub fn rollup(c: &RollupCommand, plugin: impl FnOnce(&str) -> Result<Plugin>) ->
             })
         }
         RollupCommand::Fund { chain, rollup, amount } => {
-            let amount = eth(amount, "--amount")?;
+            let amount = positive_eth(amount, "--amount")?;
             block_on(async {
                 let s = Session::open(chain).await?;
                 let d = s.deployment().await?;
@@ -286,10 +301,16 @@ pub fn rollup(c: &RollupCommand, plugin: impl FnOnce(&str) -> Result<Plugin>) ->
 pub fn stake(c: &StakeCommand) -> Result<()> {
     match c {
         StakeCommand::Deposit { chain, amount } | StakeCommand::RequestWithdraw { chain, amount } => {
-            let amount = eth(amount, "--amount")?;
+            let amount = positive_eth(amount, "--amount")?;
             block_on(async {
                 let s = Session::open(chain).await?;
                 let d = s.deployment().await?;
+                if let StakeCommand::RequestWithdraw { .. } = c {
+                    let active = d.stake_account(&s.reader, s.signer()?.address()).await?.active;
+                    if amount > active {
+                        bail!("only {} ETH is active stake; cannot request {} ETH", format_ether(active), format_ether(amount));
+                    }
+                }
                 let me = s.signing().await?;
                 if matches!(c, StakeCommand::Deposit { .. }) {
                     d.deposit(&me, amount).await?;
@@ -302,8 +323,7 @@ pub fn stake(c: &StakeCommand) -> Result<()> {
         StakeCommand::Withdraw { chain } => block_on(async {
             let s = Session::open(chain).await?;
             let d = s.deployment().await?;
-            let me = s.signing().await?;
-            let a = d.stake_account(&s.reader, me.sender()).await?;
+            let a = d.stake_account(&s.reader, s.signer()?.address()).await?;
             if a.pending.is_zero() {
                 bail!("nothing to withdraw: request it first with `prova stake request-withdraw --amount ETH`");
             }
@@ -311,6 +331,10 @@ pub fn stake(c: &StakeCommand) -> Result<()> {
             if head < a.unlock_block {
                 bail!("{} ETH pending, withdrawable from block {} (now {head})", format_ether(a.pending), a.unlock_block);
             }
+            if a.locks != 0 {
+                bail!("{} open commitment(s) lock the stake until they are settled", a.locks);
+            }
+            let me = s.signing().await?;
             d.withdraw_stake(&me).await?;
             print_stake(&s, &d, me.sender()).await
         }),
@@ -373,9 +397,7 @@ pub fn rewards(c: &RewardsCommand) -> Result<()> {
 
 /// The state root before the plugin's sample batches from `seed`.
 fn sample_genesis(p: &Plugin, seed: u64) -> Result<B256> {
-    let first = p.sample_sequence(1, seed)?;
-    let st = p.inspect_batch("sample genesis", &first[0])?;
-    Ok(B256::from_slice(&st.old_state_root))
+    Ok(prova_node::dev::DevSequencer::new(p, seed, 1, 1)?.genesis())
 }
 
 pub fn sequencer(c: &SequencerCommand, plugin: impl FnOnce(&str) -> Result<Plugin>) -> Result<()> {
@@ -407,10 +429,11 @@ pub fn sequencer(c: &SequencerCommand, plugin: impl FnOnce(&str) -> Result<Plugi
             commitments.push(B256::from_slice(&st.commitment));
         }
         let data = witnesses.into_iter().map(Bytes::from).collect();
-        let me = s.signing().await?;
-        if me.sender() != sequencer {
-            bail!("{} is not the sequencer of rollup {rollup} ({sequencer})", me.sender());
+        let signer = s.signer()?.address();
+        if signer != sequencer {
+            bail!("{signer} is not the sequencer of rollup {rollup} ({sequencer})");
         }
+        let me = s.signing().await?;
         let posted = d.sequence_batches(&me, *rollup, commitments, data).await?;
         s.print(
             format!("posted batches {}..={} of rollup {rollup}", posted.init_num_batch + 1, posted.final_new_batch),

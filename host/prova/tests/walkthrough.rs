@@ -208,6 +208,8 @@ fn bad_inputs(env: &Env, rpc: &str) {
         ),
         (vec!["rewards", "withdraw", "--rpc-url", rpc, "--dev-account", "2"], "has no rewards to withdraw"),
         (vec!["stake", "withdraw", "--rpc-url", rpc, "--dev-account", "1"], "nothing to withdraw"),
+        (vec!["stake", "request-withdraw", "--rpc-url", rpc, "--amount", "5", "--dev-account", "1"], "only 2 ETH is active stake"),
+        (vec!["stake", "deposit", "--rpc-url", rpc, "--amount", "0", "--dev-account", "1"], "--amount must be more than 0"),
         (vec!["chain", "deploy", "--rpc-url", rpc, "--dev-account", "0"], "refusing to overwrite"),
         (
             vec!["rollup", "register", "--rpc-url", rpc, "--dev-account", "0", "--sequencer", MINER, "--t1", "600", "--t2", "600"],
