@@ -67,15 +67,7 @@ impl DeploymentFile {
 
     /// Records `deployment` as it is on `chain` now (code hashes included).
     pub async fn capture(chain: &dyn BaseChain, deployment: Deployment, from_block: u64) -> Result<Self, DeploymentError> {
-        let mut hashes = [B256::ZERO; 4];
-        for (h, (name, address)) in hashes.iter_mut().zip(named(&deployment)) {
-            let code = chain.code(address).await?;
-            if code.is_empty() {
-                return Err(DeploymentError::NoCode { name, address });
-            }
-            *h = keccak256(&code);
-        }
-        let [stake, manager, verifier, pool] = hashes;
+        let [stake, manager, verifier, pool] = code_hashes(chain, &deployment).await?;
         Ok(Self {
             chain_id: chain.chain_id(),
             from_block,
@@ -102,12 +94,10 @@ impl DeploymentFile {
             return Err(DeploymentError::WrongChain { file: self.chain_id, rpc: chain.chain_id() });
         }
         let h = &self.code_hashes;
-        for ((name, address), expected) in named(&self.deployment()).into_iter().zip([h.stake, h.manager, h.verifier, h.pool]) {
-            let code = chain.code(address).await?;
-            if code.is_empty() {
-                return Err(DeploymentError::NoCode { name, address });
-            }
-            let found = keccak256(&code);
+        let found = code_hashes(chain, &self.deployment()).await?;
+        for (((name, address), expected), found) in
+            named(&self.deployment()).into_iter().zip([h.stake, h.manager, h.verifier, h.pool]).zip(found)
+        {
             if found != expected {
                 return Err(DeploymentError::OtherCode { name, address, found, expected });
             }
@@ -119,12 +109,22 @@ impl DeploymentFile {
 /// Checks what can be checked without recorded code hashes: code at every address, and the
 /// manager's stake contract is the configured one.
 pub async fn check_addresses(chain: &dyn BaseChain, d: &Deployment) -> Result<(), DeploymentError> {
-    for (name, address) in named(d) {
-        if chain.code(address).await?.is_empty() {
+    code_hashes(chain, d).await?;
+    check_wiring(chain, d).await
+}
+
+/// The code hash at each of the four addresses, in `named` order; an address without code is
+/// an error.
+async fn code_hashes(chain: &dyn BaseChain, d: &Deployment) -> Result<[B256; 4], DeploymentError> {
+    let mut hashes = [B256::ZERO; 4];
+    for (h, (name, address)) in hashes.iter_mut().zip(named(d)) {
+        let code = chain.code(address).await?;
+        if code.is_empty() {
             return Err(DeploymentError::NoCode { name, address });
         }
+        *h = keccak256(&code);
     }
-    check_wiring(chain, d).await
+    Ok(hashes)
 }
 
 async fn check_wiring(chain: &dyn BaseChain, d: &Deployment) -> Result<(), DeploymentError> {
