@@ -1,6 +1,7 @@
 //! The `prova` binary as a user runs it: the whole pipeline from files, and one clear error
 //! line with a non-zero exit (and no output file) for every bad input.
 
+use prova_tests::error_line;
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -15,15 +16,6 @@ fn prova(plugins: &Path, cache: &Path, args: &[&str]) -> Output {
 fn ok(o: &Output) -> String {
     assert!(o.status.success(), "failed: {}", String::from_utf8_lossy(&o.stderr));
     String::from_utf8(o.stdout.clone()).unwrap()
-}
-
-/// The one error line a failed command prints.
-fn error_line(o: &Output) -> String {
-    assert!(!o.status.success(), "unexpectedly succeeded: {}", String::from_utf8_lossy(&o.stdout));
-    let err = String::from_utf8_lossy(&o.stderr);
-    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error: ")).collect();
-    assert_eq!(lines.len(), 1, "expected one error line, got: {err}");
-    lines[0].to_string()
 }
 
 #[test]

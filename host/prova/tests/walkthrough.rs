@@ -5,6 +5,7 @@
 //! miner while the node ran, and the node still proving after that withdrawal. Then the bad
 //! inputs of the chain commands and the node's checks, each one line, nothing written.
 
+use prova_tests::error_line;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -81,15 +82,6 @@ fn cast(args: &[&str]) -> String {
     let out = Command::new(cast_bin()).args(args).output().expect("cast installed (npm ci --prefix tools)");
     assert!(out.status.success(), "cast {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
-/// The one `error:` line of a failed command (and that it failed).
-fn error_line(out: &Output) -> String {
-    assert!(!out.status.success(), "expected a failure, got: {}", String::from_utf8_lossy(&out.stdout));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
-    assert_eq!(errors.len(), 1, "one error line: {stderr}");
-    errors[0].to_string()
 }
 
 fn listing(dir: &Path) -> Vec<String> {
