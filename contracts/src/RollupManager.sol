@@ -24,11 +24,19 @@ import {Stake} from "./Stake.sol";
 /// every committer of that window who reveals a valid proof by the deadline is credited
 /// `reserve * stake / committedStake` at once (stake snapshots taken at commit time). Shares of
 /// committers who reveal late, reveal a bad proof or never reveal go back to the pool. Slashed
-/// stake goes to the pool too: rewards are funded, never minted.
+/// stake goes to the pool too: rewards are funded, never minted. A commitment never revealed is
+/// slashed by whoever calls `slashUnrevealed` (a keeper): the keeper is credited the rollup's
+/// `keeperShareBps` of what was taken, so that somebody gains from cleaning up, and the rest
+/// goes to the pool.
 contract RollupManager {
     /// Most batches in one sequence: bounds verification gas (the reference verifier pays
     /// n + 3 pairings) and matches the reference adapter's limit.
     uint64 public constant MAX_BATCHES_PER_SEQUENCE = 64;
+
+    /// Most of a no-reveal slash a keeper may be paid, in basis points: half. A miner who slashes
+    /// its own unrevealed commitment from another address still loses at least half the
+    /// punishment, so not revealing never becomes cheap.
+    uint16 public constant MAX_KEEPER_SHARE_BPS = 5_000;
 
     struct RollupParams {
         IRollupVerifier verifier;
@@ -45,6 +53,9 @@ contract RollupManager {
         /// instead of being judged, so an out-of-gas verifier can never slash an honest proof
         /// (nor can an `eth_estimateGas` that searches for the cheapest non-reverting limit).
         uint64 verifierGasUnit;
+        /// The caller of `slashUnrevealed` is credited this share (basis points, at most
+        /// `MAX_KEEPER_SHARE_BPS`) of the stake taken; 0 leaves no-reveal slashes to altruists.
+        uint16 keeperShareBps;
     }
 
     struct Rollup {
@@ -55,6 +66,7 @@ contract RollupManager {
         uint64 t1;
         uint64 t2;
         uint64 verifierGasUnit;
+        uint16 keeperShareBps;
         uint64 registeredAt;
         uint64 lastSequencedBatch;
         uint64 lastVerifiedBatch;
@@ -171,6 +183,7 @@ contract RollupManager {
         uint256 amount
     );
     event RewardsWithdrawn(address indexed miner, uint256 amount);
+    event KeeperPaid(uint32 indexed rollupId, uint64 indexed finalNewBatch, address indexed keeper, address miner, uint256 amount);
 
     error NotAdmin();
     error NotSequencer();
@@ -211,7 +224,10 @@ contract RollupManager {
     function registerRollup(RollupParams calldata p) external returns (uint32 rollupId) {
         if (msg.sender != admin) revert NotAdmin();
         _checkWindows(p.t1, p.t2);
-        if (address(p.verifier) == address(0) || p.sequencer == address(0) || p.verifierGasUnit == 0) {
+        if (
+            address(p.verifier) == address(0) || p.sequencer == address(0) || p.verifierGasUnit == 0
+                || p.keeperShareBps > MAX_KEEPER_SHARE_BPS
+        ) {
             revert InvalidParams();
         }
         if (!p.verifier.checkVerifyingKey(p.verifyingKey)) revert InvalidVerifyingKey();
@@ -223,6 +239,7 @@ contract RollupManager {
         r.t1 = p.t1;
         r.t2 = p.t2;
         r.verifierGasUnit = p.verifierGasUnit;
+        r.keeperShareBps = p.keeperShareBps;
         r.registeredAt = uint64(block.number);
         r.genesisStateRoot = p.genesisStateRoot;
         r.stateRoot = p.genesisStateRoot;
@@ -359,7 +376,8 @@ contract RollupManager {
     }
 
     /// Slashes a commitment that was never revealed once its window can no longer take the
-    /// reveal: a later window has started, or the deadline has passed. Anyone may call it.
+    /// reveal: a later window has started, or the deadline has passed. Anyone may call it; the
+    /// caller is credited the rollup's keeper share of the stake taken.
     function slashUnrevealed(uint32 rollupId, uint64 finalNewBatch, uint64 window, address miner) external {
         Rollup storage r = _rollup(rollupId);
         Sequence storage s = sequences[rollupId][finalNewBatch];
@@ -372,9 +390,12 @@ contract RollupManager {
         c.status = Status.Slashed;
         stake.unlock(miner);
         uint256 taken = stake.slash(miner, r.noProofPunishAmount);
-        r.rewardPool += taken;
+        uint256 fee = taken * r.keeperShareBps / 10_000;
+        rewards[msg.sender] += fee;
+        r.rewardPool += taken - fee;
         if (window == s.window) _forfeit(r, s, c.stake);
         emit ProofSlashed(rollupId, finalNewBatch, miner, window, SlashReason.NoReveal, taken);
+        if (fee != 0) emit KeeperPaid(rollupId, finalNewBatch, msg.sender, miner, fee);
     }
 
     function withdrawRewards() external {
@@ -416,6 +437,16 @@ contract RollupManager {
     {
         Rollup storage r = _rollup(rollupId);
         return (address(r.verifier), _loadBytes(r.verifyingKey), r.sequencer, r.genesisStateRoot, r.registeredAt);
+    }
+
+    /// What a bad reveal and a missing reveal cost, and a keeper's share of the latter.
+    function punishments(uint32 rollupId)
+        external
+        view
+        returns (uint256 incorrectProofPunishAmount, uint256 noProofPunishAmount, uint16 keeperShareBps)
+    {
+        Rollup storage r = _rollup(rollupId);
+        return (r.incorrectProofPunishAmount, r.noProofPunishAmount, r.keeperShareBps);
     }
 
     function sequenceOf(uint32 rollupId, uint64 finalNewBatch) external view returns (Sequence memory) {

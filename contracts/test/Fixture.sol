@@ -18,6 +18,7 @@ abstract contract Fixture is MiniTest {
     uint256 internal constant BAD_PROOF_PUNISH = 0.5 ether;
     uint256 internal constant NO_PROOF_PUNISH = 0.3 ether;
     uint64 internal constant GAS_UNIT = 80_000;
+    uint16 internal constant KEEPER_SHARE_BPS = 1_000;
 
     Stake internal stake;
     RollupManager internal manager;
@@ -61,7 +62,8 @@ abstract contract Fixture is MiniTest {
             minStake: MIN_STAKE,
             incorrectProofPunishAmount: BAD_PROOF_PUNISH,
             noProofPunishAmount: NO_PROOF_PUNISH,
-            verifierGasUnit: GAS_UNIT
+            verifierGasUnit: GAS_UNIT,
+            keeperShareBps: KEEPER_SHARE_BPS
         });
     }
 

@@ -3,6 +3,14 @@ pragma solidity ^0.8.24;
 
 /// The forge cheatcodes these tests use. forge-std cannot be fetched offline; this is its subset.
 interface Vm {
+    struct Log {
+        bytes32[] topics;
+        bytes data;
+        address emitter;
+    }
+
+    function recordLogs() external;
+    function getRecordedLogs() external returns (Log[] memory);
     function roll(uint256 blockNumber) external;
     function prank(address sender) external;
     function startPrank(address sender) external;

@@ -2,6 +2,7 @@
 pragma solidity ^0.8.24;
 
 import {Fixture} from "./Fixture.sol";
+import {Vm} from "./MiniTest.sol";
 import {RollupManager} from "../src/RollupManager.sol";
 import {Stake} from "../src/Stake.sol";
 
@@ -322,10 +323,133 @@ contract RollupManagerTest is Fixture {
         manager.slashUnrevealed(rollupId, 1, 1, miners[1]);
         assertEq(stake.stakeOf(miners[1]), 3 ether - NO_PROOF_PUNISH, "slashed");
         (,,, uint256 pool,,) = manager.rollupState(rollupId);
-        // 10 - 1 reserved + 3/4 returned (miner 1's unearned share) + the slash.
-        assertEq(pool, 9 ether + REWARD * 3 / 4 + NO_PROOF_PUNISH, "pool");
+        uint256 fee = NO_PROOF_PUNISH * KEEPER_SHARE_BPS / 10_000;
+        // 10 - 1 reserved + 3/4 returned (miner 1's unearned share) + the slash less the keeper's fee.
+        assertEq(pool, 9 ether + REWARD * 3 / 4 + NO_PROOF_PUNISH - fee, "pool");
+        assertEq(manager.rewards(address(this)), fee, "the caller is paid the keeper share");
         vm.expectRevert(abi.encodeWithSelector(RollupManager.AlreadySettled.selector, RollupManager.Status.Slashed));
         manager.slashUnrevealed(rollupId, 1, 1, miners[1]);
+    }
+
+    function test_register_rejects_a_keeper_share_above_half() public {
+        RollupManager.RollupParams memory p = params(T1, T2);
+        p.keeperShareBps = manager.MAX_KEEPER_SHARE_BPS() + 1;
+        vm.expectRevert(RollupManager.InvalidParams.selector);
+        manager.registerRollup(p);
+        p.keeperShareBps = manager.MAX_KEEPER_SHARE_BPS();
+        uint32 id = manager.registerRollup(p);
+        (,, uint16 bps) = manager.punishments(id);
+        assertEq(bps, 5_000, "half is allowed");
+    }
+
+    function test_keeper_share_is_credited_as_a_withdrawable_reward() public {
+        sequence(0);
+        commit(0, 0);
+        vm.roll(window(0).deadline + 1);
+        address keeper = address(0xBEEF);
+        vm.prank(keeper);
+        manager.slashUnrevealed(rollupId, 1, 1, miners[0]);
+        uint256 fee = NO_PROOF_PUNISH * KEEPER_SHARE_BPS / 10_000;
+        assertEq(manager.rewards(keeper), fee, "keeper credited");
+        vm.prank(keeper);
+        manager.withdrawRewards();
+        assertEq(keeper.balance, fee, "keeper withdrew its share");
+    }
+
+    function test_no_keeper_share_leaves_the_whole_slash_to_the_pool() public {
+        RollupManager.RollupParams memory p = params(T1, T2);
+        p.keeperShareBps = 0;
+        uint32 id = manager.registerRollup(p);
+        vm.roll(block.number + 1);
+        vm.prank(sequencer);
+        manager.sequenceBatches(id, vm.parseJsonBytes32Array(json, key(0, "commitments")), vm.parseJsonBytesArray(json, key(0, "data")));
+        vm.prank(miners[0]);
+        manager.submitProofHash(id, 0, 1, hashOf(proofOf(0, 0), miners[0]));
+        vm.roll(manager.windowState(id, 1).deadline + 1);
+        vm.recordLogs();
+        manager.slashUnrevealed(id, 1, 1, miners[0]);
+        Vm.Log[] memory logs = vm.getRecordedLogs();
+        assertEq(logs.length, 2, "Slashed and ProofSlashed");
+        for (uint256 i = 0; i < logs.length; i++) {
+            assertTrue(logs[i].topics[0] != RollupManager.KeeperPaid.selector, "no KeeperPaid");
+        }
+        assertEq(manager.rewards(address(this)), 0, "no fee");
+        (,,, uint256 pool,,) = manager.rollupState(id);
+        assertEq(pool, NO_PROOF_PUNISH, "all to the pool");
+    }
+
+    /// Every reward rule at once, fuzzed: stakes, which miners reveal (in or after the window, or
+    /// never), the keeper share, and a punishment larger than some stakes. Whatever happens, the
+    /// manager holds exactly the pool plus every credited reward (nothing minted, nothing lost),
+    /// the keeper gets exactly its share of each slash, and the reserve is never overpaid.
+    function testFuzz_reward_rules_with_a_keeper_conserve_value(uint64 a, uint64 b, uint64 c, uint16 bpsRaw, uint8 plan)
+        public
+    {
+        RollupManager.RollupParams memory p = params(T1, T2);
+        p.keeperShareBps = uint16(bpsRaw % (manager.MAX_KEEPER_SHARE_BPS() + 1));
+        p.noProofPunishAmount = 2 ether; // more than some stakes: the slash takes what there is
+        uint32 id = manager.registerRollup(p);
+        manager.fundRewards{value: 5 ether}(id);
+        uint256[3] memory extra = [uint256(a), b, c];
+        for (uint256 i = 0; i < 3; i++) {
+            vm.deal(miners[i], extra[i] + 1);
+            vm.prank(miners[i]);
+            stake.deposit{value: extra[i] + 1}();
+        }
+        vm.roll(block.number + 1);
+        vm.prank(sequencer);
+        manager.sequenceBatches(id, vm.parseJsonBytes32Array(json, key(0, "commitments")), vm.parseJsonBytesArray(json, key(0, "data")));
+        for (uint256 i = 0; i < 3; i++) {
+            vm.prank(miners[i]);
+            manager.submitProofHash(id, 0, 1, hashOf(proofOf(0, i), miners[i]));
+        }
+        RollupManager.WindowState memory w = manager.windowState(id, 1);
+        vm.roll(w.firstRevealBlock);
+        // plan: two bits per miner: 0 reveals in the window, 1 after the deadline, 2 or 3 never.
+        for (uint256 i = 0; i < 3; i++) {
+            if ((plan >> (2 * i)) & 3 == 0) {
+                vm.prank(miners[i]);
+                manager.verifyBatches(id, 0, 1, newRoot(0), proofOf(0, i));
+            }
+        }
+        vm.roll(w.deadline + 1);
+        address keeper = address(0xBEEF);
+        uint256 fees;
+        for (uint256 i = 0; i < 3; i++) {
+            uint256 mode = (plan >> (2 * i)) & 3;
+            uint256 poolBefore = poolOf(id);
+            if (mode == 1 && manager.sequenceOf(id, 1).verifiedAt != 0) {
+                vm.prank(miners[i]);
+                manager.verifyBatches(id, 0, 1, newRoot(0), proofOf(0, i));
+                assertEq(manager.rewards(miners[i]), 0, "late: unpaid");
+            } else if (mode != 0) {
+                uint256 before = stake.stakeOf(miners[i]);
+                uint256 feeBefore = manager.rewards(keeper);
+                vm.prank(keeper);
+                manager.slashUnrevealed(id, 1, 1, miners[i]);
+                uint256 taken = before - stake.stakeOf(miners[i]);
+                assertEq(taken, before < 2 ether ? before : 2 ether, "takes what there is, up to the punishment");
+                uint256 fee = manager.rewards(keeper) - feeBefore;
+                assertEq(fee, taken * p.keeperShareBps / 10_000, "keeper share");
+                assertTrue(poolOf(id) >= poolBefore + taken - fee, "the rest of the slash goes to the pool");
+                fees += fee;
+            }
+        }
+        uint256 pool = poolOf(id);
+        uint256 credited = manager.rewards(keeper);
+        for (uint256 i = 0; i < 3; i++) {
+            credited += manager.rewards(miners[i]);
+        }
+        assertEq(manager.rewards(keeper), fees, "keeper paid its fees only");
+        // Pro-rata shares round down: at most one wei per committer and rounding stays behind.
+        uint256 owed = pool + poolOf(rollupId) + credited;
+        assertTrue(address(manager).balance >= owed, "the manager holds the pools and the credits");
+        assertTrue(address(manager).balance - owed <= 6, "only rounding dust is unaccounted");
+        assertTrue(credited - fees <= REWARD, "the reserve is never overpaid");
+    }
+
+    function poolOf(uint32 id) private view returns (uint256 pool) {
+        (,,, pool,,) = manager.rollupState(id);
     }
 
     function test_late_reveal_after_someone_proved_is_accepted_without_reward() public {

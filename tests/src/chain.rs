@@ -12,8 +12,9 @@ use prova_chain::contracts::PostedSequence;
 use prova_chain::dev::{anvil_bin, dev_signer};
 use prova_chain::rpc::{RpcChain, RpcConfig};
 use prova_chain::{BaseChain, U256};
-use prova_node::dev::{self, DevParams, DevRollup, DevSequencer, ETH, Miner};
+use prova_node::dev::{self, DevParams, DevRollup, DevSequencer, ETH, Miner, MinerConfig};
 use prova_node::generator::GeneratorConfig;
+use prova_node::upkeep::UpkeepConfig;
 use prova_runtime::{Limits, Plugin, Runtime};
 
 /// Dev accounts by role (anvil's keys): 0 admin, 1-3 miners, 4 sequencer, 5 a bystander.
@@ -127,18 +128,22 @@ impl AnvilWorld {
 
     /// A miner node for dev account `i` that skips sequences ending at or below `start_batch`.
     pub async fn miner_from(&self, i: usize, workers: usize, start_batch: u64) -> Miner {
-        self.miner_with(self.chain(i).await, &self.store_path(&format!("miner-{i}")), workers, start_batch).await
+        self.miner_with(self.chain(i).await, &self.store_path(&format!("miner-{i}")), workers, start_batch, UpkeepConfig::default()).await
+    }
+
+    /// A miner node for dev account `i` with the keeper and automatic withdrawal as `upkeep` says.
+    pub async fn miner_upkeeping(&self, i: usize, workers: usize, upkeep: UpkeepConfig) -> Miner {
+        self.miner_with(self.chain(i).await, &self.store_path(&format!("miner-{i}")), workers, 0, upkeep).await
     }
 
     /// A miner node over any chain handle (a proxied one, say).
     pub async fn miner_on(&self, chain: Arc<dyn BaseChain>, store: &Path, workers: usize) -> Miner {
-        self.miner_with(chain, store, workers, 0).await
+        self.miner_with(chain, store, workers, 0, UpkeepConfig::default()).await
     }
 
-    async fn miner_with(&self, chain: Arc<dyn BaseChain>, store: &Path, workers: usize, start_batch: u64) -> Miner {
+    async fn miner_with(&self, chain: Arc<dyn BaseChain>, store: &Path, workers: usize, start_batch: u64, upkeep: UpkeepConfig) -> Miner {
         let generator = GeneratorConfig { workers, ..GeneratorConfig::default() };
-        Miner::start(chain, &self.world, self.plugin.clone(), store, generator, Duration::from_millis(250), start_batch)
-            .await
-            .expect("miner starts")
+        let cfg = MinerConfig { generator, poll: Duration::from_millis(250), start_batch, upkeep };
+        Miner::start(chain, &self.world, self.plugin.clone(), store, cfg).await.expect("miner starts")
     }
 }

@@ -274,6 +274,11 @@ impl BaseChain for FaultyChain {
         self.before("code").await?;
         self.inner.code(who).await
     }
+
+    async fn gas_price(&self) -> Result<u128, ChainError> {
+        self.before("gas price").await?;
+        self.inner.gas_price().await
+    }
 }
 
 // ---------------------------------------------------------------------------------- proofs
@@ -439,6 +444,7 @@ impl World {
             incorrectProofPunishAmount: U256::from(ETH / 2),
             noProofPunishAmount: U256::from(ETH / 4),
             verifierGasUnit: 50_000,
+            keeperShareBps: 0,
         };
         let rollup = deployment.register_rollup(&a, params).await.map_err(e)?;
         deployment.fund_rewards(&a, rollup, U256::from(1_000 * ETH)).await.map_err(e)?;
@@ -491,6 +497,8 @@ impl World {
             start_batch: 0,
             poll: Duration::from_secs(3),
             retention_blocks: 20,
+            // Off: the simulation audits each miner's own submissions; the keeper is tested on anvil.
+            upkeep: Default::default(),
         };
         let weak = Arc::downgrade(&store);
         drop(store);

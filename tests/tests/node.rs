@@ -7,11 +7,14 @@ use std::time::Duration;
 
 use alloy::providers::ext::AnvilApi;
 use alloy::rpc::types::anvil::ReorgOptions;
-use prova_chain::contracts::{RevealOutcome, SlashReason, proof_hash};
+use alloy::sol_types::SolEvent;
+use prova_chain::bindings::RollupManager;
+use prova_chain::contracts::{CommitmentStatus, RevealOutcome, SlashReason, proof_hash};
 use prova_chain::dev::dev_signer;
 use prova_chain::rpc::RpcChain;
 use prova_chain::{B256, BaseChain, RevertKind, U256};
 use prova_node::dev::{self, DevParams, ETH, audit};
+use prova_node::upkeep::UpkeepConfig;
 use prova_runtime::Stage;
 use prova_store::{Store, SubmissionState, TaskId, TaskKind};
 use prova_tests::chain::{ADMIN, AnvilWorld, rpc_config};
@@ -149,8 +152,10 @@ async fn a_miner_that_copies_proofs_earns_nothing() {
     assert_stake(&w, 1, 1).await;
 }
 
+/// Also the node's upkeep: its keeper slashes the committer that never revealed (and is paid
+/// the keeper share), and everything credited is withdrawn to the miner automatically.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn when_nobody_reveals_within_t2_the_node_recommits_in_the_next_window() {
+async fn when_nobody_reveals_within_t2_the_node_recommits_in_the_next_window_and_its_keeper_slashes_the_lazy_one() {
     let w = AnvilWorld::start(params(4, 6), 4, 1, 31).await;
     w.stake(1, 1).await;
     w.stake(2, 1).await;
@@ -160,19 +165,45 @@ async fn when_nobody_reveals_within_t2_the_node_recommits_in_the_next_window() {
     d.submit_proof_hash(lazy.as_ref(), rollup, s.init_num_batch, s.final_new_batch, B256::repeat_byte(7)).await.unwrap();
     let first = d.window_state(admin.as_ref(), rollup, s.final_new_batch).await.unwrap();
     w.wait_until_block(first.last_commit_block + 1).await;
-    let node = w.miner(1, 2).await;
+    let upkeep = UpkeepConfig { keeper: true, withdraw_rewards_at: Some(U256::from(1)) };
+    let node = w.miner_upkeeping(1, 2, upkeep).await;
     dev::wait_verified(admin.as_ref(), &w.world, s.final_new_batch, Duration::from_secs(180)).await.unwrap();
     dev::wait_settled(std::slice::from_ref(&node.store), Duration::from_secs(60)).await.unwrap();
+    // Window 2 superseded window 1 at once: the lazy commitment is slashable, and the keeper
+    // gains (gas on anvil costs far less than 10% of 0.3 ETH).
+    let lazy_commitment = || d.commitment(admin.as_ref(), rollup, s.final_new_batch, 1, lazy.sender());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while lazy_commitment().await.unwrap().status != CommitmentStatus::Slashed {
+        assert!(tokio::time::Instant::now() < deadline, "the keeper did not slash the lazy commitment");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let me = dev_signer(1).address();
+    while d.rewards_of(admin.as_ref(), me).await.unwrap() != U256::ZERO {
+        assert!(tokio::time::Instant::now() < deadline, "credited rewards were not withdrawn");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let store = node.stop().await.unwrap();
+    let head = admin.head().await.unwrap().number;
+    let (mut fees, mut withdrawn) = (U256::ZERO, U256::ZERO);
+    for l in admin.logs(d.manager, 0, head).await.unwrap() {
+        if let Ok(e) = RollupManager::KeeperPaid::decode_log(&l) {
+            assert_eq!((e.keeper, e.miner), (me, lazy.sender()), "our node slashed the lazy committer");
+            fees += e.amount;
+        } else if let Ok(e) = RollupManager::RewardsWithdrawn::decode_log(&l) {
+            assert_eq!(e.miner, me);
+            withdrawn += e.amount;
+        }
+    }
+    assert_eq!(fees, w.params.no_proof_punish / U256::from(10), "the keeper share, once");
+    assert_eq!(withdrawn, w.params.reward_per_sequence + fees, "the reward and the keeper fee, withdrawn to the miner");
+    assert_eq!(w.world.deployment.stake_of(admin.as_ref(), lazy.sender()).await.unwrap(), U256::from(ETH) - w.params.no_proof_punish);
 
     let sub = store.submission(s.final_new_batch).unwrap().unwrap();
     assert_eq!(sub.windows, vec![2], "committed in the window after the expired one");
     assert!(matches!(sub.state, SubmissionState::Revealed { late: false, .. }), "{:?}", sub.state);
     assert!(sub.commit_block.unwrap() > first.deadline.unwrap(), "not before window 1 expired");
-    // The lazy committer is slashable; the node is not.
-    let taken = d.slash_unrevealed(admin.as_ref(), rollup, s.final_new_batch, 1, lazy.sender()).await.unwrap();
-    assert_eq!(taken, w.params.no_proof_punish);
     assert_stake(&w, 1, 1).await;
+    assert!(store.watched().unwrap().is_empty(), "nothing left on the keeper's watch list");
 }
 
 /// A TCP proxy in front of anvil that can be cut (new connections refused, open ones closed).

@@ -149,6 +149,41 @@ pub struct RollupConfig {
     pub registered_at: u64,
 }
 
+/// The largest keeper share a rollup may register (the contract's `MAX_KEEPER_SHARE_BPS`, read
+/// here so that a command can refuse before touching the chain; a test compares the two).
+pub const MAX_KEEPER_SHARE_BPS: u16 = 5_000;
+
+/// What a rollup punishes, and what a keeper earns for settling a missing reveal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Punishments {
+    /// Taken from a miner whose reveal does not match its hash or does not verify.
+    pub incorrect_proof: U256,
+    /// Taken from a miner who committed and never revealed.
+    pub no_proof: U256,
+    /// Share of a no-reveal slash credited to whoever calls `slashUnrevealed`, in basis points.
+    pub keeper_share_bps: u16,
+}
+
+impl Punishments {
+    /// What a keeper is credited for slashing a miner whose slashable stake is `slashable`.
+    pub fn keeper_fee(&self, slashable: U256) -> U256 {
+        self.no_proof.min(slashable) * U256::from(self.keeper_share_bps) / U256::from(10_000)
+    }
+}
+
+/// Gas the calls a node makes use at most on the reference contracts, with headroom: what the
+/// start-up check wants in the miner's balance and what the keeper weighs against its fee. A
+/// test measures each against real receipts (`gas_bounds_hold_for_real_calls`).
+pub mod gas {
+    /// `submitProofHash`: a commitment record, the stake lock, a window opened.
+    pub const COMMIT: u64 = 250_000;
+    /// `verifyBatches` of a one-batch sequence with the reference Groth16 verifier (four
+    /// pairings, the key read back from code, the reward credited).
+    pub const REVEAL: u64 = 600_000;
+    /// `slashUnrevealed`: a slash through the stake contract and the keeper's credit.
+    pub const SLASH_UNREVEALED: u64 = 150_000;
+}
+
 /// A staker's account in the stake contract.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StakeAccount {
@@ -160,6 +195,16 @@ pub struct StakeAccount {
     pub unlock_block: u64,
     /// Open commitments and escrows (no withdrawal while any is open).
     pub locks: u32,
+}
+
+/// What a `slashUnrevealed` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slashed {
+    /// Taken from the miner's stake.
+    pub taken: U256,
+    /// Credited to the caller as a reward.
+    pub keeper_fee: U256,
+    pub gas_used: u64,
 }
 
 /// A sequence as posted by the sequencer.
@@ -314,6 +359,8 @@ impl Deployment {
             .ok_or_else(|| ChainError::Decode { purpose: "reveal".into(), message: "neither ProofAccepted nor ProofSlashed".into() })?
     }
 
+    /// Slashes `miner`'s unrevealed commitment in `window`; returns what was taken from the
+    /// miner and the keeper fee credited to the caller.
     pub async fn slash_unrevealed(
         &self,
         chain: &dyn BaseChain,
@@ -321,10 +368,14 @@ impl Deployment {
         final_batch: u64,
         window: u64,
         miner: Address,
-    ) -> Result<U256, ChainError> {
+    ) -> Result<Slashed, ChainError> {
         let call = RollupManager::slashUnrevealedCall { rollupId: rollup, finalNewBatch: final_batch, window, miner };
-        let r = chain.send(tx(self.manager, call.abi_encode(), format!("slash unrevealed {final_batch}"))).await?;
-        Ok(event::<RollupManager::ProofSlashed>(&r, self.manager).map(|e| e.amount).unwrap_or_default())
+        let r = chain.send(tx(self.manager, call.abi_encode(), format!("slash unrevealed {final_batch} of {miner}"))).await?;
+        Ok(Slashed {
+            taken: event::<RollupManager::ProofSlashed>(&r, self.manager).map(|e| e.amount).unwrap_or_default(),
+            keeper_fee: event::<RollupManager::KeeperPaid>(&r, self.manager).map(|e| e.amount).unwrap_or_default(),
+            gas_used: r.gas_used,
+        })
     }
 
     /// (T1, T2) from the chain: never hard-coded by the node.
@@ -434,6 +485,21 @@ impl Deployment {
             genesis_state_root: r.genesisStateRoot,
             registered_at: r.registeredAt,
         })
+    }
+
+    /// Punishment amounts and the keeper share of a rollup.
+    pub async fn punishments(&self, chain: &dyn BaseChain, rollup: u32) -> Result<Punishments, ChainError> {
+        let r = view(chain, self.manager, RollupManager::punishmentsCall { rollupId: rollup }).await?;
+        Ok(Punishments {
+            incorrect_proof: r.incorrectProofPunishAmount,
+            no_proof: r.noProofPunishAmount,
+            keeper_share_bps: r.keeperShareBps,
+        })
+    }
+
+    /// The contract's own `MAX_KEEPER_SHARE_BPS`.
+    pub async fn max_keeper_share_bps(&self, chain: &dyn BaseChain) -> Result<u16, ChainError> {
+        view(chain, self.manager, RollupManager::MAX_KEEPER_SHARE_BPSCall {}).await
     }
 
     /// The stake contract the manager locks and slashes (must be `self.stake`).

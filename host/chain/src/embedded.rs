@@ -457,6 +457,11 @@ impl BaseChain for EmbeddedHandle {
         Ok(self.chain.lock().account(who).balance)
     }
 
+    async fn gas_price(&self) -> Result<u128, ChainError> {
+        // Blocks here have a zero base fee and transactions a zero price (see `tx_env`).
+        Ok(0)
+    }
+
     async fn code(&self, who: Address) -> Result<Bytes, ChainError> {
         let mut s = self.chain.lock();
         let info = s.account(who);

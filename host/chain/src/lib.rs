@@ -75,6 +75,9 @@ pub trait BaseChain: Send + Sync {
     async fn send(&self, tx: TxRequest) -> Result<Receipt, ChainError>;
     /// Logs emitted by `address` in blocks `from..=to`.
     async fn logs(&self, address: Address, from: u64, to: u64) -> Result<Vec<Log>, ChainError>;
+    /// What one unit of gas costs now, in wei (the node's suggested price; 0 on the embedded
+    /// chain): what the start-up check and the keeper weigh transactions with.
+    async fn gas_price(&self) -> Result<u128, ChainError>;
     /// Native balance of `who`.
     async fn balance(&self, who: Address) -> Result<U256, ChainError>;
     /// The runtime code at `who` (empty for an account without code).

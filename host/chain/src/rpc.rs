@@ -219,6 +219,10 @@ impl RpcReader {
     async fn code(&self, who: Address) -> Result<Bytes, ChainError> {
         self.request("code", self.provider.get_code_at(who)).await
     }
+
+    async fn gas_price(&self) -> Result<u128, ChainError> {
+        self.request("gas price", self.provider.get_gas_price()).await
+    }
 }
 
 #[async_trait]
@@ -257,6 +261,10 @@ impl BaseChain for RpcReader {
 
     async fn code(&self, who: Address) -> Result<Bytes, ChainError> {
         RpcReader::code(self, who).await
+    }
+
+    async fn gas_price(&self) -> Result<u128, ChainError> {
+        RpcReader::gas_price(self).await
     }
 }
 
@@ -825,6 +833,10 @@ impl BaseChain for RpcChain {
 
     async fn code(&self, who: Address) -> Result<Bytes, ChainError> {
         self.reader.code(who).await
+    }
+
+    async fn gas_price(&self) -> Result<u128, ChainError> {
+        self.reader.gas_price().await
     }
 }
 

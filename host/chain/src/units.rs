@@ -25,7 +25,16 @@ pub fn parse_ether(s: &str) -> Result<U256, String> {
 
 /// Wei as ETH without trailing zeros: 1.5 × 10^18 → "1.5".
 pub fn format_ether(wei: U256) -> String {
-    let s = format_units(wei, "ether").expect("ether has 18 decimals");
+    trimmed(wei, "ether")
+}
+
+/// Wei as gwei without trailing zeros (gas prices): 1.5 × 10^9 → "1.5".
+pub fn format_gwei(wei: U256) -> String {
+    trimmed(wei, "gwei")
+}
+
+fn trimmed(wei: U256, unit: &str) -> String {
+    let s = format_units(wei, unit).expect("ether and gwei are known units");
     let s = s.trim_end_matches('0');
     s.strip_suffix('.').unwrap_or(s).to_string()
 }
@@ -33,6 +42,12 @@ pub fn format_ether(wei: U256) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gas_prices_read_in_gwei() {
+        assert_eq!(format_gwei(U256::from(1_500_000_000u64)), "1.5");
+        assert_eq!(format_gwei(U256::from(2_000_000_000u64)), "2");
+    }
 
     #[test]
     fn amounts_round_trip_and_bad_ones_are_refused() {

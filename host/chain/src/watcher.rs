@@ -1,4 +1,5 @@
-//! Follows the rollup manager's `SequenceBatches` events from a cursor the caller persists.
+//! Follows the rollup manager's `SequenceBatches` and `SubmitProofHash` events from a cursor the
+//! caller persists.
 //!
 //! Each poll re-reads the last `lookback` blocks (events are idempotent per `finalNewBatch`, so
 //! re-reading is harmless) and checks that the block the cursor last saw still has the same hash;
@@ -32,10 +33,20 @@ pub struct Watcher {
     pub max_range: u64,
 }
 
+/// A commitment the poll saw (`SubmitProofHash`): whose, for which sequence and window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommitSeen {
+    pub final_batch: u64,
+    pub window: u64,
+    pub miner: Address,
+}
+
 /// What one poll found.
 #[derive(Debug, Default)]
 pub struct Poll {
     pub sequences: Vec<PostedSequence>,
+    /// Every commitment in the blocks read (re-read ones again: the caller keeps a set).
+    pub commitments: Vec<CommitSeen>,
     /// A reorg was seen under the cursor: the caller should re-check what it derived from it.
     pub reorged: bool,
 }
@@ -68,6 +79,10 @@ impl Watcher {
                             && e.rollupId == self.rollup
                         {
                             out.sequences.push(PostedSequence::from(e.data));
+                        } else if let Ok(e) = RollupManager::SubmitProofHash::decode_log(&l)
+                            && e.rollupId == self.rollup
+                        {
+                            out.commitments.push(CommitSeen { final_batch: e.finalNewBatch, window: e.window, miner: e.miner });
                         }
                     }
                     from = to + 1;

@@ -13,7 +13,9 @@ use alloy::providers::ext::AnvilApi;
 use alloy::rpc::types::anvil::ReorgOptions;
 use alloy::signers::SignerSync;
 use prova_chain::bindings::{ExampleRequester, ProofPool};
-use prova_chain::contracts::{CommitmentStatus, Deployment, RevealOutcome, RollupParams, SlashReason, proof_hash, publish_statement};
+use prova_chain::contracts::{
+    CommitmentStatus, Deployment, MAX_KEEPER_SHARE_BPS, RevealOutcome, RollupParams, SlashReason, gas, proof_hash, publish_statement,
+};
 use prova_chain::embedded::EmbeddedChain;
 use prova_chain::rpc::{RpcChain, RpcConfig};
 use prova_chain::{BaseChain, ChainError};
@@ -114,6 +116,7 @@ impl World {
             incorrectProofPunishAmount: U256::from(ETH / 2),
             noProofPunishAmount: U256::from(3 * ETH / 10),
             verifierGasUnit: 80_000,
+            keeperShareBps: 1_000,
         };
         let rollup = d.register_rollup(admin.as_ref(), params).await.expect("register");
         d.fund_rewards(admin.as_ref(), rollup, U256::from(10 * ETH)).await.expect("fund");
@@ -269,9 +272,17 @@ async fn unrevealed_commitment_is_slashed_also_when_another_miner_proved(w: Worl
     let miner1 = w.miners[1].sender();
     reverted_with(w.d.slash_unrevealed(w.admin.as_ref(), w.rollup, 1, 1, miner1).await, "WindowStillOpen");
     w.mine_until_next_is(win.deadline.unwrap() + 1).await;
-    let taken = w.d.slash_unrevealed(w.admin.as_ref(), w.rollup, 1, 1, miner1).await.unwrap();
-    assert_eq!(taken, U256::from(3 * ETH / 10));
+    let keeper = w.admin.sender();
+    let before = w.d.rewards_of(w.admin.as_ref(), keeper).await.unwrap();
+    let slashed = w.d.slash_unrevealed(w.admin.as_ref(), w.rollup, 1, 1, miner1).await.unwrap();
+    let punishments = w.d.punishments(w.admin.as_ref(), w.rollup).await.unwrap();
+    assert_eq!(slashed.taken, U256::from(3 * ETH / 10));
+    assert_eq!(slashed.keeper_fee, U256::from(3 * ETH / 100), "10% to the keeper");
+    assert_eq!(slashed.keeper_fee, punishments.keeper_fee(U256::from(3 * ETH)), "the node's fee estimate is the contract's");
+    assert_eq!(w.d.rewards_of(w.admin.as_ref(), keeper).await.unwrap() - before, slashed.keeper_fee, "credited to the caller");
+    assert!(slashed.gas_used <= gas::SLASH_UNREVEALED, "slash gas {} above the keeper's bound", slashed.gas_used);
     assert_eq!(w.stake(1).await, U256::from(3 * ETH - 3 * ETH / 10));
+    assert_eq!(w.d.max_keeper_share_bps(w.admin.as_ref()).await.unwrap(), MAX_KEEPER_SHARE_BPS, "the CLI's bound is the contract's");
     reverted_with(w.d.slash_unrevealed(w.admin.as_ref(), w.rollup, 1, 1, miner1).await, "AlreadySettled");
 }
 
@@ -407,6 +418,10 @@ async fn gas_of_commit_and_reveal(w: World) {
         let batches = fin - init;
         println!("gas: batches={batches} commit={} reveal={}", commit.gas_used, r.gas_used);
         assert!(r.gas_used < 80_000 * (batches + 3) + 200_000, "reveal gas within what the rollup forwards");
+        assert!(commit.gas_used <= gas::COMMIT, "commit gas {} above the node's bound", commit.gas_used);
+        if batches == 1 {
+            assert!(r.gas_used <= gas::REVEAL, "one-batch reveal gas {} above the node's bound", r.gas_used);
+        }
     }
 }
 

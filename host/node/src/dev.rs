@@ -20,6 +20,7 @@ use crate::NodeError;
 use crate::generator::GeneratorConfig;
 use crate::node::{DEFAULT_RETENTION_BLOCKS, NodeParams, identity};
 use crate::prover::{PluginChecker, PluginProver};
+use crate::upkeep::UpkeepConfig;
 
 pub const ETH: u128 = 1_000_000_000_000_000_000;
 /// The embedded chain's id (anvil's is 31337; a different one keeps signatures apart).
@@ -37,6 +38,8 @@ pub struct DevParams {
     pub min_stake: U256,
     pub incorrect_proof_punish: U256,
     pub no_proof_punish: U256,
+    /// Share of a no-reveal slash credited to the keeper who settles it, in basis points.
+    pub keeper_share_bps: u16,
     /// Gas per (batches + 3) forwarded to the verifier (~80k per pairing-sized unit measured
     /// on the reference verifier, see README's gas table).
     pub verifier_gas_unit: u64,
@@ -55,6 +58,7 @@ impl Default for DevParams {
             min_stake: U256::from(ETH),
             incorrect_proof_punish: U256::from(ETH / 2),
             no_proof_punish: U256::from(3 * ETH / 10),
+            keeper_share_bps: 1_000,
             verifier_gas_unit: 80_000,
         }
     }
@@ -91,6 +95,7 @@ pub async fn deploy_rollup(
         incorrectProofPunishAmount: p.incorrect_proof_punish,
         noProofPunishAmount: p.no_proof_punish,
         verifierGasUnit: p.verifier_gas_unit,
+        keeperShareBps: p.keeper_share_bps,
     };
     let rollup = deployment.register_rollup(admin, params).await?;
     deployment.fund_rewards(admin, rollup, p.reward_fund).await?;
@@ -161,6 +166,16 @@ pub async fn mine_every(chain: EmbeddedChain, interval: Duration, mut shutdown: 
     }
 }
 
+/// How an in-process miner runs.
+#[derive(Debug, Clone)]
+pub struct MinerConfig {
+    pub generator: GeneratorConfig,
+    pub poll: Duration,
+    /// Sequences ending at or below this batch are skipped.
+    pub start_batch: u64,
+    pub upkeep: UpkeepConfig,
+}
+
 /// A node started in this process (the demo's and the tests' miners).
 pub struct Miner {
     pub store: Arc<Store>,
@@ -169,16 +184,13 @@ pub struct Miner {
 }
 
 impl Miner {
-    /// Starts a node for `chain`'s sender with its own store at `store_path`, skipping
-    /// sequences that end at or below `start_batch`.
+    /// Starts a node for `chain`'s sender with its own store at `store_path`.
     pub async fn start(
         chain: Arc<dyn BaseChain>,
         world: &DevRollup,
         plugin: Arc<Plugin>,
         store_path: &std::path::Path,
-        generator: GeneratorConfig,
-        poll: Duration,
-        start_batch: u64,
+        cfg: MinerConfig,
     ) -> Result<Self, NodeError> {
         let store = Arc::new(Store::open(store_path, &identity(chain.as_ref(), &world.deployment, world.rollup).await?)?);
         let (stop, rx) = watch::channel(false);
@@ -189,10 +201,11 @@ impl Miner {
             store: store.clone(),
             prover: Arc::new(PluginProver(plugin.clone())),
             checker: Arc::new(PluginChecker(plugin)),
-            generator,
-            start_batch,
-            poll,
+            generator: cfg.generator,
+            start_batch: cfg.start_batch,
+            poll: cfg.poll,
             retention_blocks: DEFAULT_RETENTION_BLOCKS,
+            upkeep: cfg.upkeep,
         };
         let task = tokio::spawn(crate::node::run(params, rx));
         Ok(Self { store, stop, task })

@@ -5,6 +5,8 @@
 //! - [`manager`] (Proof Manager): `submitPendingProof`, `tryFetchProofToSend`, `processResend`.
 //! - [`sender`] (Proof Sender): commit, watch and reveal caches, each drained by its own task,
 //!   driving the [`submission`] state machine.
+//! - [`upkeep`]: the keeper (slashes others' unrevealed commitments when that pays) and the
+//!   automatic withdrawal of rewards.
 //! - [`node`]: wires them to the chain watcher and runs until shutdown.
 //! - [`dev`]: the embedded dev world (contracts, reference rollup, dev sequencer, block timer)
 //!   used by `prova node` without a chain, by `prova demo` and by the tests.
@@ -21,6 +23,7 @@ pub mod node;
 pub mod prover;
 pub mod sender;
 pub mod submission;
+pub mod upkeep;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

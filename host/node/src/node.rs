@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prova_chain::contracts::{CommitmentStatus, Deployment, PostedSequence};
-use prova_chain::watcher::{Cursor, Watcher};
+use prova_chain::watcher::{Cursor, Poll, Watcher};
 use prova_chain::{B256, BaseChain, ChainError};
-use prova_store::{Added, Identity, Sequence, SequenceStatus, Store, SubmissionState};
+use prova_store::{Added, Identity, Sequence, SequenceStatus, Store, SubmissionState, WatchedCommitment};
 use tokio::sync::{mpsc, watch};
 use tokio::task::AbortHandle;
 use tracing::{Instrument, info, info_span, warn};
@@ -17,6 +17,7 @@ use crate::generator::{self, GeneratorConfig, GeneratorHandle};
 use crate::manager;
 use crate::prover::{Checker, Prover};
 use crate::sender::{ChainCtx, Sender, Which};
+use crate::upkeep::{self, UpkeepConfig};
 
 /// Store key of the watcher's cursor.
 const CURSOR: &str = "watcher";
@@ -43,6 +44,8 @@ pub struct NodeParams {
     pub poll: Duration,
     /// Blocks after which the proofs and batch data of a closed sequence are pruned.
     pub retention_blocks: u64,
+    /// The keeper and the automatic rewards withdrawal.
+    pub upkeep: UpkeepConfig,
 }
 
 /// Who a node's store belongs to, read from the chain: chain id and genesis, manager, rollup
@@ -118,6 +121,11 @@ async fn run_inner(p: NodeParams, mut shutdown: watch::Receiver<bool>) -> Result
     manager::submit_pending_proof(&p.store, &sender)?;
     let fetch = tokio::spawn(manager::try_fetch_proof_to_send(sender.clone(), finals_rx));
     tasks.0.push(fetch.abort_handle());
+    if p.upkeep.keeper || p.upkeep.withdraw_rewards_at.is_some() {
+        info!(keeper = p.upkeep.keeper, withdraw_rewards_at = ?p.upkeep.withdraw_rewards_at, "upkeep on");
+    }
+    let upkeep_task = upkeep::spawn(ctx.clone(), p.upkeep.clone(), shutdown.clone());
+    tasks.0.push(upkeep_task.abort_handle());
 
     let mut poller = Poller {
         ctx: ctx.clone(),
@@ -132,6 +140,7 @@ async fn run_inner(p: NodeParams, mut shutdown: watch::Receiver<bool>) -> Result
             },
         },
         head_tx,
+        keeper: p.upkeep.keeper,
         last_head: None,
         start_batch: p.start_batch,
         retention_blocks: p.retention_blocks,
@@ -154,6 +163,7 @@ async fn run_inner(p: NodeParams, mut shutdown: watch::Receiver<bool>) -> Result
     for t in sender_tasks {
         let _ = t.await;
     }
+    let _ = upkeep_task.await;
     drop(tasks);
     info!("stopped");
     gen_result
@@ -166,6 +176,8 @@ struct Poller {
     watcher: Watcher,
     cursor: Cursor,
     head_tx: watch::Sender<u64>,
+    /// Record other miners' commitments for the keeper.
+    keeper: bool,
     last_head: Option<u64>,
     start_batch: u64,
     retention_blocks: u64,
@@ -191,10 +203,11 @@ impl Poller {
             self.reopen_undone(head).await?;
         }
         let last_verified = self.ctx.deployment.rollup_state(chain, self.ctx.rollup).await?.last_verified_batch;
+        let watch = self.to_watch(&found);
         for s in found.sequences {
             self.ingest(s, head, last_verified).await?;
         }
-        self.ctx.store.set_cursor(CURSOR, &cursor)?;
+        self.ctx.store.advance_cursor(CURSOR, &cursor, &watch)?;
         self.cursor = cursor;
         let pruned = self.ctx.store.prune(head.saturating_sub(self.retention_blocks))?;
         if pruned > 0 {
@@ -203,6 +216,17 @@ impl Poller {
         // Last: a failed step above is retried on this head by the next poll.
         self.last_head = Some(head);
         Ok(())
+    }
+
+    /// Other miners' commitments the keeper should watch (none when the keeper is off).
+    fn to_watch(&self, found: &Poll) -> Vec<WatchedCommitment> {
+        let me = self.ctx.me();
+        found
+            .commitments
+            .iter()
+            .filter(|c| self.keeper && c.miner != me)
+            .map(|c| WatchedCommitment { final_batch: c.final_batch, window: c.window, miner: c.miner.0.0 })
+            .collect()
     }
 
     /// After a reorg: open sequences the chain no longer has as stored (taken, or posted with

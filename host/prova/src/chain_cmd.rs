@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use prova_chain::contracts::{Deployment, RollupParams};
+use prova_chain::contracts::{Deployment, MAX_KEEPER_SHARE_BPS, RollupParams};
 use prova_chain::deployment::DeploymentFile;
 use prova_chain::dev::{DEV_KEYS, dev_signer};
 use prova_chain::rpc::{RpcChain, RpcConfig, RpcReader};
@@ -113,12 +113,12 @@ fn create_private_dir(dir: &Path) -> Result<()> {
     std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).with_context(|| format!("cannot create {}", dir.display()))
 }
 
-fn eth(s: &str, what: &str) -> Result<prova_chain::U256> {
+pub(crate) fn eth(s: &str, what: &str) -> Result<prova_chain::U256> {
     parse_ether(s).map_err(|e| anyhow::anyhow!("{what} {s:?} is not an amount of ETH: {e}"))
 }
 
 /// An amount to move: the contracts refuse zero, so it is refused before anything is sent.
-fn positive_eth(s: &str, what: &str) -> Result<prova_chain::U256> {
+pub(crate) fn positive_eth(s: &str, what: &str) -> Result<prova_chain::U256> {
     let v = eth(s, what)?;
     if v.is_zero() {
         bail!("{what} must be more than 0");
@@ -186,6 +186,7 @@ pub fn rollup(c: &RollupCommand, plugin: impl FnOnce(&str) -> Result<Plugin>) ->
             min_stake,
             incorrect_proof_punish,
             no_proof_punish,
+            keeper_share_bps,
             verifier_gas_unit,
             genesis_root,
             sample_seed,
@@ -195,6 +196,9 @@ pub fn rollup(c: &RollupCommand, plugin: impl FnOnce(&str) -> Result<Plugin>) ->
             let (reward, min_stake) = (eth(reward, "--reward")?, eth(min_stake, "--min-stake")?);
             let (bad_proof, no_proof) =
                 (eth(incorrect_proof_punish, "--incorrect-proof-punish")?, eth(no_proof_punish, "--no-proof-punish")?);
+            if *keeper_share_bps > MAX_KEEPER_SHARE_BPS {
+                bail!("--keeper-share-bps {keeper_share_bps} is above {MAX_KEEPER_SHARE_BPS} (half of the slash): the contract refuses it");
+            }
             let p = plugin(name)?;
             let vk = p
                 .metadata()
@@ -229,6 +233,7 @@ pub fn rollup(c: &RollupCommand, plugin: impl FnOnce(&str) -> Result<Plugin>) ->
                     incorrectProofPunishAmount: bad_proof,
                     noProofPunishAmount: no_proof,
                     verifierGasUnit: *verifier_gas_unit,
+                    keeperShareBps: *keeper_share_bps,
                 };
                 let id = d.register_rollup(&admin, params).await?;
                 s.print(
@@ -261,17 +266,21 @@ pub fn rollup(c: &RollupCommand, plugin: impl FnOnce(&str) -> Result<Plugin>) ->
             let cfg = registered(&d, &s.reader, *rollup).await?;
             let st = d.rollup_state(&s.reader, *rollup).await?;
             let (t1, t2) = d.windows(&s.reader, *rollup).await?;
+            let pun = d.punishments(&s.reader, *rollup).await?;
             s.print(
                 format!(
                     "rollup {rollup}\n  last sequenced batch  {}\n  last verified batch   {}\n  state root            {}\n  reward pool           {} \
                      ETH\n  reward per sequence   {} ETH\n  minimum stake         {} ETH\n  windows               T1 {t1}, T2 {t2} \
-                     blocks\n  sequencer             {}\n  verifier              {}\n  genesis root          {}\n  registered at block   {}",
+                     blocks\n  punishments           {} ETH for a bad proof, {} ETH for no reveal, {}% of it to the keeper\n  sequencer             {}\n  verifier              {}\n  genesis root          {}\n  registered at block   {}",
                     st.last_sequenced_batch,
                     st.last_verified_batch,
                     st.state_root,
                     format_ether(st.reward_pool),
                     format_ether(st.reward_per_sequence),
                     format_ether(st.min_stake),
+                    format_ether(pun.incorrect_proof),
+                    format_ether(pun.no_proof),
+                    f64::from(pun.keeper_share_bps) / 100.0,
                     cfg.sequencer,
                     cfg.verifier,
                     cfg.genesis_state_root,
@@ -287,6 +296,9 @@ pub fn rollup(c: &RollupCommand, plugin: impl FnOnce(&str) -> Result<Plugin>) ->
                     "min_stake_wei": st.min_stake.to_string(),
                     "t1": t1,
                     "t2": t2,
+                    "incorrect_proof_punish_wei": pun.incorrect_proof.to_string(),
+                    "no_proof_punish_wei": pun.no_proof.to_string(),
+                    "keeper_share_bps": pun.keeper_share_bps,
                     "sequencer": cfg.sequencer,
                     "verifier": cfg.verifier,
                     "genesis_root": cfg.genesis_state_root,

@@ -4,16 +4,22 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use prova_chain::contracts::{Deployment, RollupConfig};
+use prova_chain::contracts::{Deployment, RollupConfig, gas};
 use prova_chain::deployment::{DeploymentFile, check_addresses};
 use prova_chain::rpc::{RpcConfig, RpcReader};
-use prova_chain::units::format_ether;
+use prova_chain::units::{format_ether, format_gwei};
 use prova_chain::{Address, BaseChain, RevertKind, U256};
 use prova_runtime::Plugin;
 
-/// Gas money below which a node cannot be trusted to commit and reveal (0.01 ETH: about ten
-/// commit-and-reveal pairs at 1 gwei on the reference verifier; raise it where gas is dear).
-pub const MIN_GAS_BALANCE_WEI: u128 = 10_000_000_000_000_000;
+/// Commit-and-reveal pairs the miner's balance must pay for at start, at twice today's gas
+/// price (an EIP-1559 fee cap allows the base fee to double): ten sequences of headroom before
+/// a refill, so that a node never commits a proof it cannot afford to reveal.
+pub const GAS_RESERVE_PAIRS: u64 = 10;
+
+/// What [`GAS_RESERVE_PAIRS`] pairs cost at `gas_price` wei per gas, doubled.
+pub fn gas_reserve(gas_price: u128) -> U256 {
+    U256::from(GAS_RESERVE_PAIRS * (gas::COMMIT + gas::REVEAL)) * U256::from(gas_price) * U256::from(2)
+}
 
 /// Where `[chain] deployment` points: a deployment file (`prova chain deploy`), or the four
 /// addresses inline.
@@ -99,14 +105,20 @@ pub async fn run(url: &str, source: &DeploymentSource, rollup: u32, miner: Addre
         );
     }
     lines.push(format!("miner {miner} has {} ETH staked (minimum {} ETH)", format_ether(stake), format_ether(min)));
-    let gas = reader.balance(miner).await?;
-    if gas < U256::from(MIN_GAS_BALANCE_WEI) {
+    let (gas, price) = (reader.balance(miner).await?, reader.gas_price().await?);
+    let need = gas_reserve(price);
+    if gas < need {
         bail!(
-            "miner {miner} has {} ETH for gas; a node needs at least {} ETH to commit and reveal",
+            "miner {miner} has {} ETH for gas; at {} gwei per gas, {GAS_RESERVE_PAIRS} commits and reveals need {} ETH",
             format_ether(gas),
-            format_ether(U256::from(MIN_GAS_BALANCE_WEI))
+            format_gwei(U256::from(price)),
+            format_ether(need)
         );
     }
-    lines.push(format!("miner {miner} has {} ETH for gas", format_ether(gas)));
+    lines.push(format!(
+        "miner {miner} has {} ETH for gas ({GAS_RESERVE_PAIRS} commits and reveals need {})",
+        format_ether(gas),
+        format_ether(need)
+    ));
     Ok(Checked { deployment, lines })
 }

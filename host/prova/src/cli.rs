@@ -154,6 +154,10 @@ pub enum RollupCommand {
         /// Slashed for a commitment never revealed, in ETH.
         #[arg(long, default_value = "0.3")]
         no_proof_punish: String,
+        /// Share of a no-reveal slash paid to whoever slashes it (a keeper), in basis points
+        /// (at most 5000: half).
+        #[arg(long, default_value_t = 1_000)]
+        keeper_share_bps: u16,
         /// Gas forwarded to the verifier per (batches + 3).
         #[arg(long, default_value_t = 80_000)]
         verifier_gas_unit: u64,

@@ -10,8 +10,9 @@ use anyhow::{Context, Result, bail};
 use prova_chain::dev::dev_signer;
 use prova_chain::embedded::EmbeddedChain;
 use prova_chain::{Address, U256};
-use prova_node::dev::{self, DevParams, DevSequencer, EMBEDDED_CHAIN_ID, ETH, Miner, audit};
+use prova_node::dev::{self, DevParams, DevSequencer, EMBEDDED_CHAIN_ID, ETH, Miner, MinerConfig, audit};
 use prova_node::generator::GeneratorConfig;
+use prova_node::upkeep::UpkeepConfig;
 use prova_runtime::Plugin;
 use prova_store::{Store, SubmissionState, TaskId, TaskKind, TaskState};
 use tokio::sync::watch;
@@ -77,9 +78,14 @@ async fn demo(a: &DemoArgs, plugin: Arc<Plugin>, dir: &std::path::Path) -> Resul
                 &world,
                 plugin.clone(),
                 &path,
-                generator,
-                Duration::from_millis(a.block_ms / 4 + 1),
-                0,
+                MinerConfig {
+                    generator,
+                    poll: Duration::from_millis(a.block_ms / 4 + 1),
+                    start_batch: 0,
+                    // Every demo miner reveals, so there is nothing to keep; rewards stay
+                    // credited for the closing summary.
+                    upkeep: UpkeepConfig::default(),
+                },
             )
             .await?,
         );

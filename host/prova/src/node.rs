@@ -15,11 +15,13 @@ use prova_node::dev::{self, DevParams, DevSequencer, EMBEDDED_CHAIN_ID, ETH};
 use prova_node::generator::GeneratorConfig;
 use prova_node::node::NodeParams;
 use prova_node::prover::{PluginChecker, PluginProver};
+use prova_node::upkeep::UpkeepConfig;
 use prova_runtime::Plugin;
 use prova_store::Store;
 use serde::Deserialize;
 use tokio::sync::watch;
 
+use crate::chain_cmd::positive_eth;
 use crate::checks::{self, DeploymentSource};
 use crate::cli::{KeystoreCommand, NodeArgs};
 
@@ -53,6 +55,12 @@ struct ChainConfig {
     deployment: toml::Value,
     /// How long to wait for a receipt before bumping fees (default 36 s: three 12-s blocks).
     receipt_timeout_secs: Option<u64>,
+    /// Slash other miners' unrevealed commitments when the rollup's keeper share pays for the
+    /// gas (default true: it only ever sends a slash that gains).
+    keeper: Option<bool>,
+    /// Withdraw credited rewards to the miner's account once they reach this many ETH
+    /// ("0.5"); default: never (`prova rewards withdraw` by hand).
+    withdraw_rewards_above: Option<String>,
 }
 
 /// The embedded dev world's knobs.
@@ -79,6 +87,7 @@ struct Config {
     password_file: Option<PathBuf>,
     chain: Option<ChainConfig>,
     rpc_url: Option<String>,
+    upkeep: UpkeepConfig,
     dev: DevConfig,
 }
 
@@ -117,6 +126,17 @@ fn resolve(a: &NodeArgs) -> Result<Config> {
         keystore: a.keystore.clone().or(f.keystore),
         password_file: f.password_file,
         rpc_url: a.rpc_url.clone().or_else(|| f.chain.as_ref().and_then(|c| c.rpc_url.clone())),
+        upkeep: match &f.chain {
+            Some(c) => UpkeepConfig {
+                keeper: c.keeper.unwrap_or(true),
+                withdraw_rewards_at: c
+                    .withdraw_rewards_above
+                    .as_deref()
+                    .map(|s| positive_eth(s, "[chain] withdraw_rewards_above"))
+                    .transpose()?,
+            },
+            None => UpkeepConfig::default(),
+        },
         chain: f.chain,
         dev: f.dev.unwrap_or_default(),
     })
@@ -222,6 +242,7 @@ pub fn run(a: &NodeArgs, plugin: Plugin) -> Result<()> {
                     start_batch: cfg.start_batch,
                     poll: cfg.poll,
                     retention_blocks: cfg.retention_blocks,
+                    upkeep: cfg.upkeep.clone(),
                 })
             }
         };

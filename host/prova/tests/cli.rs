@@ -125,6 +125,14 @@ fn bad_node_configs_and_keystores_are_one_line_errors() {
                  pool = \"0x0000000000000000000000000000000000000004\"\n";
     let e = error_line(&node(chain));
     assert!(e.contains("needs the miner's keystore"), "{e}");
+    let e = error_line(&node(&chain.replace("rollup = 0\n", "rollup = 0\nwithdraw_rewards_above = \"-1\"\n")));
+    assert!(e.contains("withdraw_rewards_above \"-1\" is not an amount of ETH"), "{e}");
+    let e = error_line(&node(&chain.replace("rollup = 0\n", "rollup = 0\nwithdraw_rewards_above = \"0\"\n")));
+    assert!(e.contains("withdraw_rewards_above must be more than 0"), "{e}");
+    // The example config parses: the first refusal is the chain it points at, not a key.
+    std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../prova.example.toml"), &cfg).unwrap();
+    let e = error_line(&prova(dir.path(), cache.path(), &["node", "--config", cfg.to_str().unwrap()]));
+    assert!(!e.contains("is not valid"), "{e}");
     let e = error_line(&node(&format!("keystore = \"{}\"\n{chain}", work.path().join("missing.json").display())));
     assert!(e.contains("PROVA_KEYSTORE_PASSWORD"), "{e}");
 

@@ -207,6 +207,10 @@ fn bad_inputs(env: &Env, rpc: &str) {
             vec!["rollup", "register", "--rpc-url", rpc, "--dev-account", "0", "--sequencer", MINER, "--t1", "600", "--t2", "600"],
             "must stay below the stake withdrawal delay",
         ),
+        (
+            vec!["rollup", "register", "--rpc-url", rpc, "--dev-account", "0", "--sequencer", MINER, "--keeper-share-bps", "6000"],
+            "--keeper-share-bps 6000 is above 5000",
+        ),
     ];
     for (args, expected) in &cases {
         let e = error_line(&env.prova(args));

@@ -54,6 +54,10 @@ const PROOFS: TableDefinition<&str, &[u8]> = TableDefinition::new("proofs");
 const SUBMISSIONS: TableDefinition<u64, &[u8]> = TableDefinition::new("submissions");
 /// name -> JSON of whatever the caller keeps there (the watcher's cursor).
 const CURSORS: TableDefinition<&str, &[u8]> = TableDefinition::new("cursors");
+/// (final batch, window, miner) of each commitment of another miner the keeper watches until
+/// it is settled: what the keeper looks at on each block. (A new table needs no migration: an
+/// older file simply has none yet.)
+const WATCHED: TableDefinition<(u64, u64, [u8; 20]), ()> = TableDefinition::new("watched_commitments");
 
 /// The version this build writes. 1: the first. 2: typed rewards and slashes, the open and
 /// closed indexes, the identity record.
@@ -262,6 +266,7 @@ impl Store {
             w.open_table(BATCH_DATA)?;
             w.open_table(OPEN)?;
             w.open_table(CLOSED)?;
+            w.open_table(WATCHED)?;
             for step in &MIGRATIONS[(found - 1) as usize..] {
                 step(w)?;
             }
@@ -827,11 +832,36 @@ impl Store {
         self.get_json(CURSORS, "cursors", name, name)
     }
 
-    pub fn set_cursor<T: Serialize>(&self, name: &str, value: &T) -> Result<(), StoreError> {
+    /// Moves the cursor `name` on and records the commitments found before it to watch, in one
+    /// transaction: a crash cannot move past a commitment without recording it.
+    pub fn advance_cursor<T: Serialize>(&self, name: &str, value: &T, watch: &[WatchedCommitment]) -> Result<(), StoreError> {
         self.write(|w| {
             w.open_table(CURSORS)?.insert(name, json(value).as_slice())?;
+            let mut t = w.open_table(WATCHED)?;
+            for c in watch {
+                t.insert((c.final_batch, c.window, c.miner), ())?;
+            }
             Ok(())
         })
+    }
+
+    // ------------------------------------------------------------------ the keeper's watch list
+
+    /// Every watched commitment, by final batch, window and miner.
+    pub fn watched(&self) -> Result<Vec<WatchedCommitment>, StoreError> {
+        let r = self.db.begin_read().map_err(|e| self.err(e))?;
+        let t = r.open_table(WATCHED).map_err(|e| self.err(e))?;
+        let mut out = vec![];
+        for row in t.iter().map_err(|e| self.err(e))? {
+            let (final_batch, window, miner) = row.map_err(|e| self.err(e))?.0.value();
+            out.push(WatchedCommitment { final_batch, window, miner });
+        }
+        Ok(out)
+    }
+
+    /// Stops watching `c` (settled, or nothing to gain); false if it was not watched.
+    pub fn unwatch(&self, c: &WatchedCommitment) -> Result<bool, StoreError> {
+        self.write(|w| Ok(w.open_table(WATCHED)?.remove((c.final_batch, c.window, c.miner))?.is_some()))
     }
 }
 

@@ -359,3 +359,11 @@ impl SubmissionState {
         matches!(self, Self::Revealed { .. } | Self::Slashed { .. } | Self::Missed | Self::Rejected { .. } | Self::Abandoned)
     }
 }
+
+/// Another miner's commitment the keeper watches until it is revealed or slashed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct WatchedCommitment {
+    pub final_batch: u64,
+    pub window: u64,
+    pub miner: Address,
+}

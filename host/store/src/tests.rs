@@ -112,7 +112,8 @@ fn state_survives_reopening_and_assigned_tasks_are_requeued_without_losing_an_at
         s.assign(&b0, "w0", 10, 20).unwrap();
         assert!(s.complete(&b0, "w0", b"proof-0", 15).unwrap());
         s.assign(&fin, "w1", 16, 30).unwrap();
-        s.set_cursor("watcher", &(5u64, "x")).unwrap();
+        let lazy = WatchedCommitment { final_batch: 4, window: 2, miner: [9; 20] };
+        s.advance_cursor("watcher", &(5u64, "x"), &[lazy]).unwrap();
     }
     let s = Store::open(&path, &ident()).unwrap();
     assert_eq!(s.proof(&b0).unwrap().unwrap(), b"proof-0");
@@ -120,6 +121,11 @@ fn state_survives_reopening_and_assigned_tasks_are_requeued_without_losing_an_at
     let t = s.task(&fin).unwrap().unwrap();
     assert_eq!((t.state, t.attempts), (TaskState::Pending, 0));
     assert_eq!(s.cursor::<(u64, String)>("watcher").unwrap(), Some((5, "x".into())));
+    assert_eq!(
+        s.watched().unwrap(),
+        vec![WatchedCommitment { final_batch: 4, window: 2, miner: [9; 20] }],
+        "the watch list with the cursor"
+    );
     assert!(s.complete(&fin, "w1", b"final", 40).unwrap());
     assert!(!s.complete(&fin, "w0", b"late", 41).unwrap(), "a second completion stores nothing");
     assert_eq!(s.proof(&fin).unwrap().unwrap(), b"final");
@@ -297,4 +303,18 @@ fn a_newer_schema_is_refused_and_a_corrupt_record_is_named() {
     }
     let e = Store::open(&path, &ident()).err().expect("a newer schema must be refused");
     assert!(matches!(e, StoreError::TooNew { found, .. } if found == SCHEMA_VERSION + 1), "{e}");
+}
+
+#[test]
+fn the_watch_list_is_kept_once_per_commitment_and_settled_ones_leave_it() {
+    let (_d, s) = open();
+    let c = |f, w, m| WatchedCommitment { final_batch: f, window: w, miner: [m; 20] };
+    s.advance_cursor("watcher", &1u64, &[c(3, 1, 7), c(1, 2, 8)]).unwrap();
+    // A re-read of the same blocks (the watcher's lookback) finds them again: still one each.
+    s.advance_cursor("watcher", &2u64, &[c(3, 1, 7), c(3, 1, 9)]).unwrap();
+    assert_eq!(s.watched().unwrap(), vec![c(1, 2, 8), c(3, 1, 7), c(3, 1, 9)]);
+    assert!(s.unwatch(&c(3, 1, 7)).unwrap());
+    assert!(!s.unwatch(&c(3, 1, 7)).unwrap(), "already gone");
+    assert_eq!(s.watched().unwrap(), vec![c(1, 2, 8), c(3, 1, 9)]);
+    assert_eq!(s.cursor::<u64>("watcher").unwrap(), Some(2));
 }
