@@ -203,7 +203,10 @@ impl RpcReader {
 
     async fn call(&self, from: Address, to: Address, data: Bytes) -> Result<Bytes, ChainError> {
         let req = TransactionRequest::default().with_from(from).with_to(to).with_input(data);
-        timed(self.cfg.request_timeout, "call", self.provider.call(req)).await?.map_err(|e| classify("call", e))
+        // At the newest mined block, as `BaseChain::call` promises: alloy's default is the
+        // pending block, whose state includes transactions not mined yet (a reveal seen as
+        // verified before it is, which a later read at `latest` contradicts).
+        timed(self.cfg.request_timeout, "call", self.provider.call(req).latest()).await?.map_err(|e| classify("call", e))
     }
 
     async fn logs(&self, address: Address, from: u64, to: u64) -> Result<Vec<Log>, ChainError> {

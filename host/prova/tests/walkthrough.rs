@@ -23,8 +23,13 @@ fn walkthrough() -> String {
     body.rsplit_once("```").expect("a closed sh block").0.to_string()
 }
 
+/// A free port below Linux's ephemeral range (32768+). A port the OS hands out for `bind(0)`
+/// could be handed out again, once released, to the anvil another test starts with port 0
+/// (alloy's default): the walkthrough's own anvil would then fail to bind and its commands would
+/// talk to the other test's chain.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    let start = 20_000 + (std::process::id() % 10_000) as u16;
+    (start..32_000).chain(20_000..start).find(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok()).expect("a free port below 32000")
 }
 
 fn cast_bin() -> PathBuf {
@@ -132,6 +137,9 @@ fn the_readme_walkthrough_runs_as_written_and_cast_sees_the_results() {
     let report = format!("stdout:\n{stdout}\nstderr:\n{}\nnode.log (tail):\n{}", String::from_utf8_lossy(&out.stderr), tail(&node_log));
     assert!(status.is_some_and(|s| s.success()), "the walkthrough failed or timed out: {report}");
 
+    let anvil_log = std::fs::read_to_string(env.work.path().join("anvil.log")).unwrap_or_default();
+    assert!(anvil_log.contains(&format!("Listening on 127.0.0.1:{port}")), "the walkthrough's own anvil did not start: {anvil_log}");
+
     // What the commands printed.
     assert!(stdout.contains("written to deployment.json"), "{report}");
     assert!(stdout.contains("rollup 1 registered"), "{report}");
@@ -145,7 +153,7 @@ fn the_readme_walkthrough_runs_as_written_and_cast_sees_the_results() {
     let state = cast(&["call", manager, "rollupState(uint32)(uint64,uint64,bytes32,uint256,uint256,uint256)", "1", "--rpc-url", &rpc]);
     let fields: Vec<&str> = state.lines().collect();
     assert_eq!(fields[0], "3", "three batches sequenced: {state}");
-    assert_eq!(fields[1], "3", "and verified: {state}");
+    assert_eq!(fields[1], "3", "and verified: {state}\n{report}");
     let staked = cast(&["call", stake, "stakeOf(address)(uint256)", MINER, "--rpc-url", &rpc]);
     assert!(staked.starts_with("2000000000000000000"), "the stake is unchanged: {staked}");
     // The withdrawal reached the miner: one RewardsWithdrawn(miner, 1 ETH) event.
