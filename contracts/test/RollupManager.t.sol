@@ -440,7 +440,6 @@ contract RollupManagerTest is Fixture {
         for (uint256 i = 0; i < 3; i++) {
             credited += manager.rewards(miners[i]);
         }
-        assertEq(manager.rewards(keeper), fees, "keeper paid its fees only");
         // Pro-rata shares round down: at most one wei per committer and rounding stays behind.
         uint256 owed = pool + poolOf(rollupId) + credited;
         assertTrue(address(manager).balance >= owed, "the manager holds the pools and the credits");

@@ -2,7 +2,8 @@
 //! caller persists.
 //!
 //! Each poll re-reads the last `lookback` blocks (events are idempotent per `finalNewBatch`, so
-//! re-reading is harmless) and checks that the block the cursor last saw still has the same hash;
+//! re-reading is harmless; commitments are reported only from blocks not read before, so that
+//! one the caller has finished with does not come back) and checks that the block the cursor last saw still has the same hash;
 //! if not, a reorg happened and the cursor steps back `lookback` blocks. A node that refuses a
 //! log range (many public RPCs cap it) gets the range halved until it answers.
 
@@ -45,7 +46,7 @@ pub struct CommitSeen {
 #[derive(Debug, Default)]
 pub struct Poll {
     pub sequences: Vec<PostedSequence>,
-    /// Every commitment in the blocks read (re-read ones again: the caller keeps a set).
+    /// The commitments in blocks read for the first time (after a reorg, every block read).
     pub commitments: Vec<CommitSeen>,
     /// A reorg was seen under the cursor: the caller should re-check what it derived from it.
     pub reorged: bool,
@@ -69,9 +70,14 @@ impl Watcher {
         }
         let head = chain.head().await?;
         let mut from = cursor.next_block.min(head.number + 1).saturating_sub(if out.reorged { 0 } else { self.lookback });
+        // Blocks from here on are read for the first time; no range straddles it.
+        let fresh_from = if out.reorged { 0 } else { cursor.next_block };
         let mut range = self.max_range.max(1);
         while from <= head.number {
-            let to = (from + range - 1).min(head.number);
+            let mut to = (from + range - 1).min(head.number);
+            if from < fresh_from {
+                to = to.min(fresh_from - 1);
+            }
             match chain.logs(self.manager, from, to).await {
                 Ok(logs) => {
                     for l in logs {
@@ -81,6 +87,7 @@ impl Watcher {
                             out.sequences.push(PostedSequence::from(e.data));
                         } else if let Ok(e) = RollupManager::SubmitProofHash::decode_log(&l)
                             && e.rollupId == self.rollup
+                            && from >= fresh_from
                         {
                             out.commitments.push(CommitSeen { final_batch: e.finalNewBatch, window: e.window, miner: e.miner });
                         }

@@ -124,7 +124,7 @@ async fn run_inner(p: NodeParams, mut shutdown: watch::Receiver<bool>) -> Result
     if p.upkeep.keeper || p.upkeep.withdraw_rewards_at.is_some() {
         info!(keeper = p.upkeep.keeper, withdraw_rewards_at = ?p.upkeep.withdraw_rewards_at, "upkeep on");
     }
-    let upkeep_task = upkeep::spawn(ctx.clone(), p.upkeep.clone(), shutdown.clone());
+    let upkeep_task = upkeep::spawn(ctx.clone(), sender.clone(), p.upkeep.clone(), shutdown.clone());
     tasks.0.push(upkeep_task.abort_handle());
 
     let mut poller = Poller {

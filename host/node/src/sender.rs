@@ -107,6 +107,13 @@ fn index(which: Which) -> usize {
 }
 
 impl Sender {
+    /// Waits until no reveal of ours is being sent. Every transaction other than a reveal calls
+    /// it first, so that none takes a nonce ahead of a reveal in flight (a stuck one would hold
+    /// the reveal back past its deadline).
+    pub async fn yield_to_reveals(&self) {
+        drop(self.reveal_gate.write().await);
+    }
+
     pub fn new(ctx: Arc<ChainCtx>, generator: GeneratorHandle, max_rejections: u32) -> Arc<Self> {
         Arc::new(Self {
             ctx,
@@ -330,8 +337,7 @@ impl Sender {
             }
             self.checked.lock().unwrap_or_else(|p| p.into_inner()).insert(f);
         }
-        // Wait until no reveal is being sent.
-        drop(self.reveal_gate.write().await);
+        self.yield_to_reveals().await;
         let hash = B256::from(sub.proof_hash);
         match ctx.deployment.submit_proof_hash(ctx.chain.as_ref(), ctx.rollup, sub.init_batch, f, hash).await {
             Ok((receipt, window)) => {

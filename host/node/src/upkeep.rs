@@ -3,15 +3,20 @@
 //! the gas, and the automatic withdrawal of credited rewards above a threshold.
 //!
 //! The keeper's watch list is durable: the poller records every other miner's commitment it
-//! reads (`SubmitProofHash`) in the store together with its cursor, in one transaction. Each
-//! block the keeper reads the window of each watched sequence (one view per sequence with
-//! watched commitments, not per commitment); only for a commitment whose reveal can no longer
-//! come ([`due`]) does it read the commitment and the miner's stake, and [`weigh`] decides. A
-//! commitment leaves the list when it is settled (revealed, or slashed by anyone), when a reorg
-//! took it, or when there is nothing to take; so each block costs work in proportion to the
-//! commitments still open, not to history.
+//! reads for the first time (`SubmitProofHash`) in the store together with its cursor, in one
+//! transaction. Each block the keeper reads the window of each watched sequence (one view per
+//! sequence with watched commitments, not per commitment); only for a commitment whose reveal
+//! can no longer come ([`due`]) does it read the commitment and the miner's stake, and
+//! [`weigh`] decides. A commitment leaves the list when it is settled (revealed, or slashed by
+//! anyone), when a reorg took its window, when there is nothing to take, or when it has not been
+//! worth slashing for [`GIVE_UP_BLOCKS`]; one not worth it yet is looked at again only every
+//! [`RETRY_BLOCKS`]. So each block costs work in proportion to the commitments still open.
+//!
+//! Keeper and withdrawal transactions wait for the node's own reveals
+//! ([`Sender::yield_to_reveals`]), as commits do; an error on one commitment is logged and the
+//! others are still looked at.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use prova_chain::contracts::{CommitmentStatus, Punishments, WindowState, gas};
@@ -23,14 +28,22 @@ use tokio::task::JoinHandle;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::NodeError;
-use crate::sender::ChainCtx;
+use crate::sender::{ChainCtx, Sender};
+
+/// A slash is sent only when the fee is at least this many times its gas cost: a race lost to
+/// another keeper still costs a reverted transaction, and the fee costs a withdrawal later.
+pub const MARGIN: u64 = 2;
+/// Blocks between two looks at a commitment not worth slashing yet (gas may get cheaper).
+pub const RETRY_BLOCKS: u64 = 32;
+/// Blocks after which a commitment still not worth slashing is given up: a day of 12-s blocks.
+pub const GIVE_UP_BLOCKS: u64 = 7_200;
 
 /// What the node does for itself besides proving.
 #[derive(Debug, Clone, Default)]
 pub struct UpkeepConfig {
     /// Slash other miners' unrevealed commitments when the keeper fee pays for the gas.
     pub keeper: bool,
-    /// Withdraw credited rewards (and keeper fees) once they reach this many wei.
+    /// Withdraw credited rewards (and keeper fees) whenever they exceed this many wei.
     pub withdraw_rewards_at: Option<U256>,
 }
 
@@ -41,6 +54,8 @@ pub enum Due {
     NotYet,
     /// A later window opened, or the deadline has passed: the contract lets anyone slash it.
     Now,
+    /// Its window is newer than the sequence's: a reorg took it (and the commitment with it).
+    Gone,
 }
 
 /// Whether the commitment in `window` is slashable at `head`, from its sequence's window. The
@@ -49,6 +64,9 @@ pub enum Due {
 pub fn due(window: u64, w: &WindowState, head: u64) -> Due {
     if window < w.window {
         return Due::Now;
+    }
+    if window > w.window {
+        return Due::Gone;
     }
     match w.deadline {
         Some(d) if head > d => Due::Now,
@@ -63,19 +81,19 @@ pub enum Verdict {
     Settled(CommitmentStatus),
     /// The miner has nothing left to take, or the rollup pays keepers nothing: stop watching.
     NothingToGain,
-    /// The fee does not pay for the gas at today's price: ask again on the next block.
+    /// The fee is under [`MARGIN`] times the gas at today's price: look again later.
     NotWorthIt { fee: U256, cost: U256 },
-    /// Slash it: the fee is more than the gas costs.
+    /// Slash it: the fee is at least [`MARGIN`] times what the gas costs.
     Slash { fee: U256, cost: U256 },
 }
 
-/// The keeper's one decision: slash only when the caller gains from it.
+/// The keeper's one decision: slash only when the caller gains from it, by a margin.
 pub fn weigh(status: CommitmentStatus, fee: U256, cost: U256) -> Verdict {
     if status != CommitmentStatus::Committed {
         Verdict::Settled(status)
     } else if fee.is_zero() {
         Verdict::NothingToGain
-    } else if fee <= cost {
+    } else if fee < cost * U256::from(MARGIN) {
         Verdict::NotWorthIt { fee, cost }
     } else {
         Verdict::Slash { fee, cost }
@@ -84,11 +102,11 @@ pub fn weigh(status: CommitmentStatus, fee: U256, cost: U256) -> Verdict {
 
 /// Runs the upkeep on every new head until `shutdown`; a failed step is logged and retried on
 /// the next head.
-pub fn spawn(ctx: Arc<ChainCtx>, cfg: UpkeepConfig, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+pub fn spawn(ctx: Arc<ChainCtx>, sender: Arc<Sender>, cfg: UpkeepConfig, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
     let mut head = ctx.head.clone();
     tokio::spawn(
         async move {
-            let mut upkeep = Upkeep { ctx, cfg, punishments: None };
+            let mut upkeep = Upkeep { ctx, sender, cfg, punishments: None, deferred: HashMap::new() };
             loop {
                 tokio::select! {
                     biased;
@@ -99,46 +117,60 @@ pub fn spawn(ctx: Arc<ChainCtx>, cfg: UpkeepConfig, mut shutdown: watch::Receive
                     return;
                 }
                 let h = *head.borrow_and_update();
-                if let Err(e) = upkeep.step(h).await {
-                    warn!(error = %e, "upkeep failed: retried on the next block");
-                }
+                upkeep.step(h).await;
             }
         }
         .instrument(info_span!("upkeep")),
     )
 }
 
+/// A commitment not worth slashing yet: when it was first found so, and when to look again.
+/// Kept in memory only: after a restart each is looked at once more, and its day starts again.
+struct Deferred {
+    since: u64,
+    next: u64,
+}
+
 struct Upkeep {
     ctx: Arc<ChainCtx>,
+    sender: Arc<Sender>,
     cfg: UpkeepConfig,
     /// The rollup's punishments, read once (they are fixed at registration).
     punishments: Option<Punishments>,
+    deferred: HashMap<WatchedCommitment, Deferred>,
 }
 
 impl Upkeep {
-    async fn step(&mut self, head: u64) -> Result<(), NodeError> {
-        if let Some(at) = self.cfg.withdraw_rewards_at {
-            self.withdraw_rewards(at).await?;
+    /// The withdrawal and the keeper fail apart: each logs its error and is tried again on the
+    /// next block.
+    async fn step(&mut self, head: u64) {
+        if let Some(at) = self.cfg.withdraw_rewards_at
+            && let Err(e) = self.withdraw_rewards(at).await
+        {
+            warn!(error = %e, "rewards withdrawal failed: tried again on the next block");
         }
-        if self.cfg.keeper {
-            self.keep(head).await?;
+        if self.cfg.keeper
+            && let Err(e) = self.keep(head).await
+        {
+            warn!(error = %e, "keeper failed: tried again on the next block");
         }
-        Ok(())
     }
 
     async fn withdraw_rewards(&self, at: U256) -> Result<(), NodeError> {
         let (d, chain) = (&self.ctx.deployment, self.ctx.chain.as_ref());
         let credited = d.rewards_of(chain, self.ctx.me()).await?;
-        if credited.is_zero() || credited < at {
+        if credited <= at {
             return Ok(());
         }
+        self.sender.yield_to_reveals().await;
         let amount = d.withdraw_rewards(chain).await?;
         info!(amount_eth = %format_ether(amount), threshold_eth = %format_ether(at), "rewards withdrawn to the miner");
         Ok(())
     }
 
     async fn keep(&mut self, head: u64) -> Result<(), NodeError> {
-        let (d, chain, rollup, store) = (&self.ctx.deployment, self.ctx.chain.as_ref(), self.ctx.rollup, &self.ctx.store);
+        let ctx = self.ctx.clone();
+        let (d, chain, rollup, store) = (&ctx.deployment, ctx.chain.as_ref(), ctx.rollup, &ctx.store);
         let punishments = match &self.punishments {
             Some(p) => p.clone(),
             None => {
@@ -151,7 +183,9 @@ impl Upkeep {
         };
         let mut by_sequence: BTreeMap<u64, Vec<WatchedCommitment>> = BTreeMap::new();
         for c in store.watched()? {
-            by_sequence.entry(c.final_batch).or_default().push(c);
+            if self.deferred.get(&c).is_none_or(|d| d.next <= head) {
+                by_sequence.entry(c.final_batch).or_default().push(c);
+            }
         }
         let mut price = None;
         for (f, list) in by_sequence {
@@ -167,53 +201,96 @@ impl Upkeep {
                 }
                 Err(e) => return Err(e.into()),
             };
-            for c in list.iter().filter(|c| due(c.window, &w, head) == Due::Now) {
-                let miner = Address::from(c.miner);
-                let status = d.commitment(chain, rollup, f, c.window, miner).await?.status;
-                let (fee, cost) = if status == CommitmentStatus::Committed {
-                    let a = d.stake_account(chain, miner).await?;
-                    let price = match price {
-                        Some(p) => p,
-                        None => *price.insert(chain.gas_price().await?),
-                    };
-                    (punishments.keeper_fee(a.active + a.pending), U256::from(gas::SLASH_UNREVEALED) * U256::from(price))
-                } else {
-                    (U256::ZERO, U256::ZERO)
-                };
-                self.act(c, miner, weigh(status, fee, cost)).instrument(span.clone()).await?;
+            for c in &list {
+                match due(c.window, &w, head) {
+                    Due::NotYet => continue,
+                    Due::Gone => {
+                        span.in_scope(|| debug!(window = c.window, "a reorg took the window: no longer watched"));
+                        store.unwatch(c)?;
+                        continue;
+                    }
+                    Due::Now => {}
+                }
+                // One commitment's failure does not hold back the others.
+                if let Err(e) = self.judge(c, &punishments, &mut price, head).instrument(span.clone()).await {
+                    span.in_scope(|| warn!(window = c.window, miner = %Address::from(c.miner), error = %e, "keeper: tried again later"));
+                }
             }
         }
         Ok(())
     }
 
-    async fn act(&self, c: &WatchedCommitment, miner: Address, verdict: Verdict) -> Result<(), NodeError> {
-        let (d, chain, rollup, store) = (&self.ctx.deployment, self.ctx.chain.as_ref(), self.ctx.rollup, &self.ctx.store);
+    /// Reads what [`weigh`] needs for a due commitment, and acts on its verdict.
+    async fn judge(
+        &mut self,
+        c: &WatchedCommitment,
+        punishments: &Punishments,
+        price: &mut Option<u128>,
+        head: u64,
+    ) -> Result<(), NodeError> {
+        let (d, chain, rollup) = (&self.ctx.deployment, self.ctx.chain.as_ref(), self.ctx.rollup);
+        let miner = Address::from(c.miner);
+        let status = d.commitment(chain, rollup, c.final_batch, c.window, miner).await?.status;
+        let (fee, cost) = if status == CommitmentStatus::Committed {
+            let a = d.stake_account(chain, miner).await?;
+            let price = match price {
+                Some(p) => *p,
+                None => *price.insert(chain.gas_price().await?),
+            };
+            (punishments.keeper_fee(a.active + a.pending), U256::from(gas::SLASH_UNREVEALED) * U256::from(price))
+        } else {
+            (U256::ZERO, U256::ZERO)
+        };
+        self.act(c, miner, weigh(status, fee, cost), head).await
+    }
+
+    async fn act(&mut self, c: &WatchedCommitment, miner: Address, verdict: Verdict, head: u64) -> Result<(), NodeError> {
+        let ctx = self.ctx.clone();
+        let (d, chain, rollup) = (&ctx.deployment, ctx.chain.as_ref(), ctx.rollup);
         match verdict {
             Verdict::Settled(status) => {
                 debug!(%miner, window = c.window, ?status, "settled: no longer watched");
-                store.unwatch(c)?;
+                self.forget(c)?;
             }
             Verdict::NothingToGain => {
                 info!(%miner, window = c.window, "unrevealed, but a slash would pay the keeper nothing: left alone");
-                store.unwatch(c)?;
+                self.forget(c)?;
             }
             Verdict::NotWorthIt { fee, cost } => {
-                debug!(%miner, window = c.window, fee_eth = %format_ether(fee), gas_eth = %format_ether(cost), "unrevealed; the fee does not pay for the gas yet");
+                let since = self.deferred.get(c).map_or(head, |d| d.since);
+                if head.saturating_sub(since) >= GIVE_UP_BLOCKS {
+                    info!(%miner, window = c.window, fee_eth = %format_ether(fee), gas_eth = %format_ether(cost),
+                        "unrevealed, but not worth slashing for a day of blocks: given up");
+                    self.forget(c)?;
+                } else {
+                    debug!(%miner, window = c.window, fee_eth = %format_ether(fee), gas_eth = %format_ether(cost),
+                        "unrevealed; the fee does not pay for the gas yet: looked at again later");
+                    self.deferred.insert(*c, Deferred { since, next: head + RETRY_BLOCKS });
+                }
             }
-            Verdict::Slash { fee, cost } => match d.slash_unrevealed(chain, rollup, c.final_batch, c.window, miner).await {
-                Ok(s) => {
-                    info!(%miner, window = c.window, taken_eth = %format_ether(s.taken), fee_eth = %format_ether(s.keeper_fee),
-                        expected_fee_eth = %format_ether(fee), gas_budget_eth = %format_ether(cost), gas_used = s.gas_used,
-                        "slashed an unrevealed commitment: keeper fee credited");
-                    store.unwatch(c)?;
+            Verdict::Slash { fee, cost } => {
+                self.sender.yield_to_reveals().await;
+                match d.slash_unrevealed(chain, rollup, c.final_batch, c.window, miner).await {
+                    Ok(s) => {
+                        info!(%miner, window = c.window, taken_eth = %format_ether(s.taken), fee_eth = %format_ether(s.keeper_fee),
+                            expected_fee_eth = %format_ether(fee), gas_cost_eth = %format_ether(cost), gas_used = s.gas_used,
+                            "slashed an unrevealed commitment: keeper fee credited");
+                        self.forget(c)?;
+                    }
+                    Err(e) if e.revert_kind() == Some(RevertKind::AlreadySettled) => {
+                        debug!(%miner, window = c.window, "settled by someone else first");
+                        self.forget(c)?;
+                    }
+                    Err(e) => return Err(e.into()),
                 }
-                Err(e) if e.revert_kind() == Some(RevertKind::AlreadySettled) => {
-                    debug!(%miner, window = c.window, "settled by someone else first");
-                    store.unwatch(c)?;
-                }
-                Err(e) => return Err(e.into()),
-            },
+            }
         }
+        Ok(())
+    }
+
+    fn forget(&mut self, c: &WatchedCommitment) -> Result<(), NodeError> {
+        self.deferred.remove(c);
+        self.ctx.store.unwatch(c)?;
         Ok(())
     }
 }
@@ -247,6 +324,11 @@ mod tests {
     }
 
     #[test]
+    fn a_commitment_from_a_window_a_reorg_took_is_gone() {
+        assert_eq!(due(3, &window(2, Some(25)), 30), Due::Gone);
+    }
+
+    #[test]
     fn a_commitment_waiting_for_the_previous_sequence_is_never_due() {
         assert_eq!(due(2, &window(2, None), 1_000_000), Due::NotYet);
     }
@@ -264,15 +346,15 @@ mod tests {
     }
 
     #[test]
-    fn a_fee_that_only_pays_for_the_gas_is_not_worth_it() {
-        let v = weigh(CommitmentStatus::Committed, U256::from(5), U256::from(5));
-        assert_eq!(v, Verdict::NotWorthIt { fee: U256::from(5), cost: U256::from(5) });
+    fn a_fee_under_the_margin_over_the_gas_is_not_worth_it() {
+        let v = weigh(CommitmentStatus::Committed, U256::from(9), U256::from(5));
+        assert_eq!(v, Verdict::NotWorthIt { fee: U256::from(9), cost: U256::from(5) });
     }
 
     #[test]
-    fn a_fee_above_the_gas_is_slashed() {
-        let v = weigh(CommitmentStatus::Committed, U256::from(6), U256::from(5));
-        assert_eq!(v, Verdict::Slash { fee: U256::from(6), cost: U256::from(5) });
+    fn a_fee_of_the_margin_over_the_gas_is_slashed() {
+        let v = weigh(CommitmentStatus::Committed, U256::from(10), U256::from(5));
+        assert_eq!(v, Verdict::Slash { fee: U256::from(10), cost: U256::from(5) });
     }
 
     #[test]

@@ -15,10 +15,13 @@ use prova_runtime::Plugin;
 /// price (an EIP-1559 fee cap allows the base fee to double): ten sequences of headroom before
 /// a refill, so that a node never commits a proof it cannot afford to reveal.
 pub const GAS_RESERVE_PAIRS: u64 = 10;
+/// The sequence size the reserve is priced for (the dev sequencer posts 1 to 4 batches).
+pub const GAS_RESERVE_BATCHES: u64 = 4;
 
-/// What [`GAS_RESERVE_PAIRS`] pairs cost at `gas_price` wei per gas, doubled.
+/// What [`GAS_RESERVE_PAIRS`] pairs of [`GAS_RESERVE_BATCHES`]-batch sequences cost at
+/// `gas_price` wei per gas, doubled.
 pub fn gas_reserve(gas_price: u128) -> U256 {
-    U256::from(GAS_RESERVE_PAIRS * (gas::COMMIT + gas::REVEAL)) * U256::from(gas_price) * U256::from(2)
+    U256::from(GAS_RESERVE_PAIRS * (gas::COMMIT + gas::reveal(GAS_RESERVE_BATCHES))) * U256::from(gas_price) * U256::from(2)
 }
 
 /// Where `[chain] deployment` points: a deployment file (`prova chain deploy`), or the four
@@ -109,7 +112,7 @@ pub async fn run(url: &str, source: &DeploymentSource, rollup: u32, miner: Addre
     let need = gas_reserve(price);
     if gas < need {
         bail!(
-            "miner {miner} has {} ETH for gas; at {} gwei per gas, {GAS_RESERVE_PAIRS} commits and reveals need {} ETH",
+            "miner {miner} has {} ETH for gas; at {} gwei per gas, {GAS_RESERVE_PAIRS} commits and reveals of {GAS_RESERVE_BATCHES}-batch sequences need {} ETH",
             format_ether(gas),
             format_gwei(U256::from(price)),
             format_ether(need)

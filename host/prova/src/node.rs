@@ -58,7 +58,7 @@ struct ChainConfig {
     /// Slash other miners' unrevealed commitments when the rollup's keeper share pays for the
     /// gas (default true: it only ever sends a slash that gains).
     keeper: Option<bool>,
-    /// Withdraw credited rewards to the miner's account once they reach this many ETH
+    /// Withdraw credited rewards to the miner's account whenever they exceed this many ETH
     /// ("0.5"); default: never (`prova rewards withdraw` by hand).
     withdraw_rewards_above: Option<String>,
 }
