@@ -429,7 +429,7 @@ fn batch_proofs(args: &Args, b: &BenchArgs, subjects: &[Subject], threads: usize
     for (id, backend) in backends {
         eprint!("batch proof on {id} ...");
         let rt = crate::commands::runtime_with(args, backend)?;
-        let p = crate::commands::plugin(&rt, &args.plugins, &b.plugin)?;
+        let p = crate::commands::plugin(&rt, &args.plugins, b.plugin.as_deref())?;
         if p.keys().is_none() {
             p.setup(b"prova-dev")?;
         }

@@ -174,7 +174,7 @@ pub fn chain(c: &ChainCommand) -> Result<()> {
     })
 }
 
-pub fn rollup(c: &RollupCommand, plugin: impl FnOnce(&str) -> Result<Plugin>) -> Result<()> {
+pub fn rollup(c: &RollupCommand, plugin: impl FnOnce(Option<&str>) -> Result<Plugin>) -> Result<()> {
     match c {
         RollupCommand::Register {
             chain,
@@ -199,7 +199,8 @@ pub fn rollup(c: &RollupCommand, plugin: impl FnOnce(&str) -> Result<Plugin>) ->
             if *keeper_share_bps > MAX_KEEPER_SHARE_BPS {
                 bail!("--keeper-share-bps {keeper_share_bps} is above {MAX_KEEPER_SHARE_BPS} (half of the slash): the contract refuses it");
             }
-            let p = plugin(name)?;
+            let p = plugin(name.as_deref())?;
+            let name = &p.metadata().name;
             let vk = p
                 .metadata()
                 .verifying_key
@@ -412,12 +413,12 @@ fn sample_genesis(p: &Plugin, seed: u64) -> Result<B256> {
     Ok(prova_node::dev::DevSequencer::new(p, seed, 1, 1)?.genesis())
 }
 
-pub fn sequencer(c: &SequencerCommand, plugin: impl FnOnce(&str) -> Result<Plugin>) -> Result<()> {
+pub fn sequencer(c: &SequencerCommand, plugin: impl FnOnce(Option<&str>) -> Result<Plugin>) -> Result<()> {
     let SequencerCommand::Post { chain, rollup, plugin: name, sample_seed, batches, files } = c;
     if sample_seed.is_none() && files.is_empty() {
         bail!("nothing to post: give batch witness files, or --sample-seed S --batches N");
     }
-    let p = plugin(name)?;
+    let p = plugin(name.as_deref())?;
     let mut witnesses = vec![];
     for f in files {
         witnesses.push(std::fs::read(f).with_context(|| format!("cannot read {}", f.display()))?);

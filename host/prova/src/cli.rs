@@ -48,8 +48,9 @@ pub enum Command {
     Prove(ProveCommand),
     /// Verify a proof of a stage; exits non-zero and names the failed check if it does not hold.
     Verify {
-        #[arg(long, default_value = "transfer-groth16")]
-        plugin: String,
+        /// The plugin, by the name in its metadata (default: the plugins folder's only one).
+        #[arg(long, env = "PROVA_PLUGIN")]
+        plugin: Option<String>,
         #[arg(long)]
         stage: prova_runtime::Stage,
         proof: PathBuf,
@@ -131,8 +132,9 @@ pub enum RollupCommand {
     Register {
         #[command(flatten)]
         chain: ChainOpts,
-        #[arg(long, default_value = "transfer-groth16")]
-        plugin: String,
+        /// The plugin, by the name in its metadata (default: the plugins folder's only one).
+        #[arg(long, env = "PROVA_PLUGIN")]
+        plugin: Option<String>,
         /// The only account allowed to post sequences.
         #[arg(long)]
         sequencer: String,
@@ -243,8 +245,9 @@ pub enum SequencerCommand {
         chain: ChainOpts,
         #[arg(long)]
         rollup: u32,
-        #[arg(long, default_value = "transfer-groth16")]
-        plugin: String,
+        /// The plugin, by the name in its metadata (default: the plugins folder's only one).
+        #[arg(long, env = "PROVA_PLUGIN")]
+        plugin: Option<String>,
         /// Post the next batches of the plugin's sample from this seed (the seed the rollup's
         /// genesis root came from).
         #[arg(long, conflicts_with = "files")]
@@ -264,6 +267,10 @@ pub struct NodeArgs {
     pub config: Option<PathBuf>,
     #[arg(long, env = "PROVA_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// The rollup's plugin, by the name in its metadata (overrides `plugin`; default: the
+    /// plugins folder's only one).
+    #[arg(long, env = "PROVA_PLUGIN")]
+    pub plugin: Option<String>,
     /// Concurrent proof jobs.
     #[arg(long, env = "PROVA_WORKERS")]
     pub workers: Option<usize>,
@@ -288,8 +295,9 @@ pub struct NodeArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct DemoArgs {
-    #[arg(long, default_value = "transfer-groth16")]
-    pub plugin: String,
+    /// The plugin, by the name in its metadata (default: the plugins folder's only one).
+    #[arg(long, env = "PROVA_PLUGIN")]
+    pub plugin: Option<String>,
     /// Miners (1 to 3; each has its own key, store and workers).
     #[arg(long, default_value_t = 3)]
     pub miners: usize,
@@ -340,9 +348,9 @@ pub struct BenchArgs {
     /// Skip the end-to-end batch proof.
     #[arg(long)]
     pub no_proof: bool,
-    /// Plugin for the batch proof.
-    #[arg(long, default_value = "transfer-groth16")]
-    pub plugin: String,
+    /// The plugin for the batch proof, by the name in its metadata (default: the plugins folder's only one).
+    #[arg(long, env = "PROVA_PLUGIN")]
+    pub plugin: Option<String>,
     /// Write the results as JSON (schema in README.md, "prova bench").
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -374,28 +382,32 @@ pub enum PluginsCommand {
     Check { files: Vec<PathBuf> },
     /// Run a plugin's deterministic dev setup (INSECURE) and install its keys beside it.
     Setup {
-        #[arg(long, default_value = "transfer-groth16")]
-        plugin: String,
+        /// The plugin, by the name in its metadata (default: the plugins folder's only one).
+        #[arg(long, env = "PROVA_PLUGIN")]
+        plugin: Option<String>,
         #[arg(long, default_value = "prova-dev")]
         seed: String,
     },
     /// Write the plugin's verifying key, the bytes a rollup registers on chain.
     VerifyingKey {
-        #[arg(long, default_value = "transfer-groth16")]
-        plugin: String,
+        /// The plugin, by the name in its metadata (default: the plugins folder's only one).
+        #[arg(long, env = "PROVA_PLUGIN")]
+        plugin: Option<String>,
         #[arg(long)]
         out: PathBuf,
     },
     /// Print a batch witness's state roots and the commitment a sequencer posts for it.
     InspectBatch {
-        #[arg(long, default_value = "transfer-groth16")]
-        plugin: String,
+        /// The plugin, by the name in its metadata (default: the plugins folder's only one).
+        #[arg(long, env = "PROVA_PLUGIN")]
+        plugin: Option<String>,
         file: PathBuf,
     },
     /// Write a sample sequence of batch witnesses (`batch-<i>.bin`) with consistent roots.
     SampleInput {
-        #[arg(long, default_value = "transfer-groth16")]
-        plugin: String,
+        /// The plugin, by the name in its metadata (default: the plugins folder's only one).
+        #[arg(long, env = "PROVA_PLUGIN")]
+        plugin: Option<String>,
         #[arg(long, default_value_t = 3)]
         batches: u32,
         #[arg(long, default_value_t = 1)]
@@ -410,8 +422,9 @@ pub enum ProveCommand {
     /// Prove and verify a sample sequence through every stage, without a chain, printing each
     /// stage's time.
     Sample {
-        #[arg(long, default_value = "transfer-groth16")]
-        plugin: String,
+        /// The plugin, by the name in its metadata (default: the plugins folder's only one).
+        #[arg(long, env = "PROVA_PLUGIN")]
+        plugin: Option<String>,
         #[arg(long, default_value_t = 3)]
         batches: u32,
         #[arg(long, default_value_t = 1)]
@@ -425,8 +438,9 @@ pub enum ProveCommand {
     },
     /// Prove one batch from its witness.
     Batch {
-        #[arg(long, default_value = "transfer-groth16")]
-        plugin: String,
+        /// The plugin, by the name in its metadata (default: the plugins folder's only one).
+        #[arg(long, env = "PROVA_PLUGIN")]
+        plugin: Option<String>,
         #[arg(long)]
         witness: PathBuf,
         #[arg(long)]
@@ -436,8 +450,9 @@ pub enum ProveCommand {
     },
     /// Combine a sequence's batch proofs, in batch order.
     Aggregate {
-        #[arg(long, default_value = "transfer-groth16")]
-        plugin: String,
+        /// The plugin, by the name in its metadata (default: the plugins folder's only one).
+        #[arg(long, env = "PROVA_PLUGIN")]
+        plugin: Option<String>,
         #[arg(long)]
         out: PathBuf,
         #[arg(required = true)]
@@ -445,8 +460,9 @@ pub enum ProveCommand {
     },
     /// Bind a batch proof or aggregate to the submitter, ready for the chain.
     Finalize {
-        #[arg(long, default_value = "transfer-groth16")]
-        plugin: String,
+        /// The plugin, by the name in its metadata (default: the plugins folder's only one).
+        #[arg(long, env = "PROVA_PLUGIN")]
+        plugin: Option<String>,
         #[arg(long)]
         proof: PathBuf,
         #[arg(long)]

@@ -40,19 +40,10 @@ pub fn runtime_with(args: &Args, backend: Arc<dyn prova_compute::Backend>) -> Re
     Ok(Runtime::new(RuntimeConfig { backend, limits, cache_dir: args.cache_dir.clone().or_else(default_cache_dir) })?)
 }
 
-/// The plugin named `name` (metadata name or file stem) in the plugin folder.
-pub fn plugin(rt: &Runtime, dir: &Path, name: &str) -> Result<Plugin> {
-    let file = dir.join(format!("{name}.wasm"));
-    if file.exists() {
-        return Ok(rt.load(&file)?);
-    }
-    for p in rt.load_dir(dir)? {
-        match p {
-            Ok(p) if p.metadata().name == name => return Ok(p),
-            _ => {}
-        }
-    }
-    bail!("no plugin named {name:?} in {} (build the plugins first: scripts/build-plugins.sh)", dir.display())
+/// The plugin called `name` in its metadata, in the plugin folder; without a name, the folder's
+/// only plugin (see [`prova_runtime::Catalog`]).
+pub fn plugin(rt: &Runtime, dir: &Path, name: Option<&str>) -> Result<Plugin> {
+    Ok(rt.catalog(dir)?.take(name)?)
 }
 
 fn parse_address(s: &str) -> Result<[u8; 20]> {
@@ -79,7 +70,7 @@ pub fn run(args: Args) -> Result<()> {
         return crate::bench::run(&args, b);
     }
     // Chain commands open the plugin runtime only when they need a plugin.
-    let lazy_plugin = |name: &str| plugin(&runtime(&args)?, &args.plugins, name);
+    let lazy_plugin = |name: Option<&str>| plugin(&runtime(&args)?, &args.plugins, name);
     match &args.command {
         Command::Chain(c) => return crate::chain_cmd::chain(c),
         Command::Stake(c) => return crate::chain_cmd::stake(c),
@@ -93,18 +84,15 @@ pub fn run(args: Args) -> Result<()> {
     match &args.command {
         Command::Plugins(PluginsCommand::List) => {
             println!("plugins in {} (host speaks prova:adapter@{})", dir.display(), prova_runtime::wit_version());
-            let mut failed = 0;
-            for p in rt.load_dir(dir)? {
-                match p {
-                    Ok(p) => print_plugin(&p),
-                    Err(e) => {
-                        failed += 1;
-                        println!("  REFUSED  {e}");
-                    }
-                }
+            let catalog = rt.catalog(dir)?;
+            for p in catalog.plugins() {
+                print_plugin(p);
             }
-            if failed > 0 {
-                bail!("{failed} plugin(s) refused");
+            for e in catalog.refused() {
+                println!("  REFUSED  {e}");
+            }
+            if !catalog.refused().is_empty() {
+                bail!("{} plugin(s) refused", catalog.refused().len());
             }
         }
         Command::Plugins(PluginsCommand::Check { files }) => {
@@ -123,14 +111,16 @@ pub fn run(args: Args) -> Result<()> {
             }
         }
         Command::Plugins(PluginsCommand::Setup { plugin: name, seed }) => {
-            let p = plugin(&rt, dir, name)?;
+            let p = plugin(&rt, dir, name.as_deref())?;
+            let name = &p.metadata().name;
             eprintln!("WARNING: deterministic dev setup from seed {seed:?}: INSECURE, anyone who knows the seed can forge proofs.");
             let t = Instant::now();
             let keys = p.setup(seed.as_bytes())?;
             println!("keys for {} written to {} in {} (digest {})", name, p.key_path().display(), ms(t.elapsed()), keys.digest_hex());
         }
         Command::Plugins(PluginsCommand::VerifyingKey { plugin: name, out }) => {
-            let p = plugin(&rt, dir, name)?;
+            let p = plugin(&rt, dir, name.as_deref())?;
+            let name = &p.metadata().name;
             let vk = p
                 .metadata()
                 .verifying_key
@@ -140,7 +130,7 @@ pub fn run(args: Args) -> Result<()> {
             println!("verifying key of {name} ({} bytes) written to {}", vk.len(), out.display());
         }
         Command::Plugins(PluginsCommand::SampleInput { plugin: name, batches, seed, out }) => {
-            let p = plugin(&rt, dir, name)?;
+            let p = plugin(&rt, dir, name.as_deref())?;
             let seq = p.sample_sequence(*batches, *seed)?;
             std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
             for (i, w) in seq.iter().enumerate() {
@@ -149,14 +139,14 @@ pub fn run(args: Args) -> Result<()> {
             println!("{} batch witnesses written to {}", seq.len(), out.display());
         }
         Command::Prove(ProveCommand::Batch { plugin: name, witness, prover, out }) => {
-            let p = plugin(&rt, dir, name)?;
+            let p = plugin(&rt, dir, name.as_deref())?;
             let t = Instant::now();
             let proof = p.prove_batch(&witness.display().to_string(), &read(witness)?, &parse_address(prover)?)?;
             write_file(out, &proof)?;
             println!("batch proof ({} bytes) written to {} in {}", proof.len(), out.display(), ms(t.elapsed()));
         }
         Command::Prove(ProveCommand::Aggregate { plugin: name, out, batch_proofs }) => {
-            let p = plugin(&rt, dir, name)?;
+            let p = plugin(&rt, dir, name.as_deref())?;
             let proofs = batch_proofs.iter().map(|f| read(f)).collect::<Result<Vec<_>>>()?;
             let t = Instant::now();
             let agg = p.aggregate("aggregate", &proofs)?;
@@ -164,14 +154,14 @@ pub fn run(args: Args) -> Result<()> {
             println!("aggregate of {} batches ({} bytes) written to {} in {}", proofs.len(), agg.len(), out.display(), ms(t.elapsed()));
         }
         Command::Prove(ProveCommand::Finalize { plugin: name, proof, submitter, out }) => {
-            let p = plugin(&rt, dir, name)?;
+            let p = plugin(&rt, dir, name.as_deref())?;
             let t = Instant::now();
             let fin = p.finalize("finalize", &read(proof)?, &parse_address(submitter)?)?;
             write_file(out, &fin)?;
             println!("final proof ({} bytes) written to {} in {}", fin.len(), out.display(), ms(t.elapsed()));
         }
         Command::Verify { plugin: name, stage, proof } => {
-            let p = plugin(&rt, dir, name)?;
+            let p = plugin(&rt, dir, name.as_deref())?;
             let claim = p.verify(&format!("verify {}", proof.display()), *stage, &read(proof)?)?;
             println!(
                 "valid {} proof: {} batch(es), root 0x{} -> 0x{}, prover 0x{}",
@@ -183,13 +173,13 @@ pub fn run(args: Args) -> Result<()> {
             );
         }
         Command::Prove(ProveCommand::Sample { plugin: name, batches, seed, prover, out }) => {
-            prove_sample(&rt, dir, name, *batches, *seed, &parse_address(prover)?, out.as_deref())?
+            prove_sample(&rt, dir, name.as_deref(), *batches, *seed, &parse_address(prover)?, out.as_deref())?
         }
-        Command::Node(a) => crate::node::run(a, plugin(&rt, dir, &crate::node::plugin_name(a)?)?)?,
-        Command::Demo(a) => crate::demo::run(a, plugin(&rt, dir, &a.plugin)?)?,
+        Command::Node(a) => crate::node::run(a, plugin(&rt, dir, crate::node::plugin_name(a)?.as_deref())?)?,
+        Command::Demo(a) => crate::demo::run(a, plugin(&rt, dir, a.plugin.as_deref())?)?,
         Command::Keystore(k) => crate::node::keystore(k)?,
         Command::Plugins(PluginsCommand::InspectBatch { plugin: name, file }) => {
-            crate::chain_cmd::inspect_batch(&plugin(&rt, dir, name)?, file)?
+            crate::chain_cmd::inspect_batch(&plugin(&rt, dir, name.as_deref())?, file)?
         }
         Command::Bench(_) | Command::Chain(_) | Command::Stake(_) | Command::Rewards(_) | Command::Rollup(_) | Command::Sequencer(_) => {
             unreachable!("handled above")
@@ -217,7 +207,15 @@ fn print_plugin(p: &Plugin) {
 }
 
 /// Proves a sample sequence through every stage and verifies the result.
-fn prove_sample(rt: &Runtime, dir: &Path, name: &str, batches: u32, seed: u64, prover: &[u8; 20], out: Option<&Path>) -> Result<()> {
+fn prove_sample(
+    rt: &Runtime,
+    dir: &Path,
+    name: Option<&str>,
+    batches: u32,
+    seed: u64,
+    prover: &[u8; 20],
+    out: Option<&Path>,
+) -> Result<()> {
     let p = plugin(rt, dir, name)?;
     let save = |file: &str, bytes: &[u8]| -> Result<()> {
         match out {

@@ -101,9 +101,10 @@ fn read_file_config(path: Option<&Path>) -> Result<FileConfig> {
     })
 }
 
-/// The plugin the node runs (config `plugin`, default the reference adapter).
-pub fn plugin_name(a: &NodeArgs) -> Result<String> {
-    Ok(read_file_config(a.config.as_deref())?.plugin.unwrap_or_else(|| "transfer-groth16".into()))
+/// The plugin the node runs: `--plugin` / `PROVA_PLUGIN`, else the config's `plugin`, else the
+/// plugin folder's only one.
+pub fn plugin_name(a: &NodeArgs) -> Result<Option<String>> {
+    Ok(a.plugin.clone().or(read_file_config(a.config.as_deref())?.plugin))
 }
 
 fn resolve(a: &NodeArgs) -> Result<Config> {

@@ -62,12 +62,39 @@ fn bad_plugins_are_one_line_errors() {
     assert!(e.contains("plugin folder") && e.contains("absent"), "{e}");
 
     let e = error_line(&prova(empty.path(), cache.path(), &["prove", "batch", "--witness", "x", "--prover", PROVER, "--out", "y"]));
-    assert!(e.contains("no plugin named \"transfer-groth16\""), "{e}");
+    assert!(e.contains("no plugins in"), "{e}");
+    let e = error_line(&prova(empty.path(), cache.path(), &["verify", "--plugin", "transfer-groth16", "--stage", "batch", "p"]));
+    assert!(e.contains("no plugin named \"transfer-groth16\"") && e.contains("plugins there: none"), "{e}");
 
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("transfer-groth16.wasm"), b"\0asm\x01\0\0\0 corrupt").unwrap();
     let e = error_line(&prova(dir.path(), cache.path(), &["verify", "--stage", "batch", "p"]));
-    assert!(e.contains("transfer-groth16.wasm: not a valid WebAssembly component"), "{e}");
+    assert!(e.contains("no plugins in") && e.contains("1 file(s) refused, see `prova plugins list`"), "{e}");
+    let o = prova(dir.path(), cache.path(), &["plugins", "list"]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("transfer-groth16.wasm: not a valid WebAssembly component"));
+
+    // A plugin is known by the name in its metadata, not by its file name.
+    let dir = plugin_dir(&[("transfer-groth16", plugins::FIXTURE_MISBEHAVING)]);
+    let e = error_line(&prova(dir.path(), cache.path(), &["verify", "--plugin", "transfer-groth16", "--stage", "batch", "p"]));
+    assert!(e.contains("no plugin named \"transfer-groth16\"") && e.contains("plugins there: misbehaving"), "{e}");
+    // Two plugins and no name: the command says which to choose, and PROVA_PLUGIN chooses.
+    let two = plugin_dir(&[("misbehaving", plugins::FIXTURE_MISBEHAVING), ("transfer-groth16", plugins::TRANSFER_GROTH16)]);
+    let e = error_line(&prova(two.path(), cache.path(), &["verify", "--stage", "batch", "p"]));
+    assert!(e.contains("holds several plugins (misbehaving, transfer-groth16): name one with --plugin, PROVA_PLUGIN"), "{e}");
+    let chosen = Command::new(env!("CARGO_BIN_EXE_prova"))
+        .arg("--plugins")
+        .arg(two.path())
+        .arg("--cache-dir")
+        .arg(cache.path())
+        .args(["verify", "--stage", "batch", "missing.proof"])
+        .env("PROVA_PLUGIN", "misbehaving")
+        .output()
+        .unwrap();
+    assert!(error_line(&chosen).contains("missing.proof"), "PROVA_PLUGIN picked a plugin; the proof file is what is missing");
+    // The same plugin twice in one folder is refused, naming both files.
+    let dup = plugin_dir(&[("a", plugins::FIXTURE_MISBEHAVING), ("b", plugins::FIXTURE_MISBEHAVING)]);
+    let e = error_line(&prova(dup.path(), cache.path(), &["plugins", "list"]));
+    assert!(e.contains("a.wasm and") && e.contains("b.wasm are both plugin \"misbehaving\": remove one"), "{e}");
 
     let dir = plugin_dir(&[("old", plugins::FIXTURE_WRONG_VERSION), ("fs", plugins::FIXTURE_FORBIDDEN_IMPORT)]);
     let o = prova(dir.path(), cache.path(), &["plugins", "list"]);

@@ -31,14 +31,14 @@ pub struct HostState {
     pub(crate) stderr: MemoryOutputPipe,
     backend: Arc<dyn Backend>,
     keys: Option<Arc<KeySet>>,
-    stats: Arc<crate::KernelCounters>,
+    stats: Arc<crate::stats::KernelCounters>,
 }
 
 impl HostState {
     pub fn new(
         backend: Arc<dyn Backend>,
         keys: Option<Arc<KeySet>>,
-        stats: Arc<crate::KernelCounters>,
+        stats: Arc<crate::stats::KernelCounters>,
         memory_bytes: u64,
         stderr_bytes: usize,
         max_handles: usize,

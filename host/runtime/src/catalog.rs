@@ -1,0 +1,76 @@
+//! The plugin folder as a catalog. A plugin is known by the name in its own metadata, never by
+//! its file name (a component saved under another plugin's file name is still itself); names
+//! are unique in a folder (two files with the same plugin name are refused, naming both); and a
+//! command that names no plugin gets the folder's only one, or an error listing the choices.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::{Plugin, Runtime, RuntimeError};
+
+/// The plugins of one folder, by name.
+pub struct Catalog {
+    dir: PathBuf,
+    plugins: BTreeMap<String, Plugin>,
+    /// Files that were refused (not a plugin, a forbidden import, an old WIT version, ...).
+    refused: Vec<RuntimeError>,
+}
+
+impl Runtime {
+    /// Loads every `*.wasm` in `dir`. A refused file does not stop the others (it is kept in
+    /// [`Catalog::refused`]); two files holding plugins of the same name refuse the folder.
+    pub fn catalog(&self, dir: &Path) -> Result<Catalog, RuntimeError> {
+        let mut plugins: BTreeMap<String, Plugin> = BTreeMap::new();
+        let mut refused = vec![];
+        for loaded in self.load_dir(dir)? {
+            match loaded {
+                Ok(p) => {
+                    let name = p.metadata().name.clone();
+                    if let Some(first) = plugins.get(&name) {
+                        return Err(RuntimeError::DuplicateName {
+                            dir: dir.to_owned(),
+                            name,
+                            first: first.path().to_owned(),
+                            second: p.path().to_owned(),
+                        });
+                    }
+                    plugins.insert(name, p);
+                }
+                Err(e) => refused.push(e),
+            }
+        }
+        Ok(Catalog { dir: dir.to_owned(), plugins, refused })
+    }
+}
+
+impl Catalog {
+    /// Every loaded plugin, by name.
+    pub fn plugins(&self) -> impl Iterator<Item = &Plugin> {
+        self.plugins.values()
+    }
+
+    /// Why each refused file was refused.
+    pub fn refused(&self) -> &[RuntimeError] {
+        &self.refused
+    }
+
+    /// The plugin called `name`; without a name, the folder's only plugin.
+    pub fn take(mut self, name: Option<&str>) -> Result<Plugin, RuntimeError> {
+        let available = self.plugins.keys().cloned().collect::<Vec<_>>().join(", ");
+        let refused = match self.refused.len() {
+            0 => String::new(),
+            n => format!("; {n} file(s) refused, see `prova plugins list`"),
+        };
+        match name {
+            Some(name) => self.plugins.remove(name).ok_or_else(|| RuntimeError::NoSuchPlugin {
+                dir: self.dir.clone(),
+                name: name.to_string(),
+                available: if available.is_empty() { "none".into() } else { available },
+                refused,
+            }),
+            None if self.plugins.len() == 1 => Ok(self.plugins.into_values().next().expect("one plugin")),
+            None if self.plugins.is_empty() => Err(RuntimeError::NoPlugins { dir: self.dir, refused }),
+            None => Err(RuntimeError::ChoosePlugin { dir: self.dir, available }),
+        }
+    }
+}
