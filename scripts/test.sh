@@ -43,4 +43,4 @@ else
   cargo test --workspace --no-fail-fast
 fi
 # The adapter's own unit tests run natively (host kernels swapped for arkworks in-process).
-(cd plugins && cargo test --release -p transfer-groth16 --target-dir "$CARGO_TARGET_DIR/wasm-plugins")
+(cd plugins && cargo test --release -p prova-guest -p transfer-groth16 --target-dir "$CARGO_TARGET_DIR/wasm-plugins")

@@ -5,6 +5,10 @@
 //! speaks arkworks types and hides the wire encoding, and its proving key through [`keys`].
 //!
 //! Nothing here keeps state between jobs: the host gives every job a fresh instance.
+//!
+//! Built for any target but `wasm32` (a team's `cargo test`), the same calls run in-process:
+//! the kernels on arkworks and the keys from a set the test installs ([`native::install_keys`],
+//! typically the adapter's own `setup` output), so an adapter is tested without a host.
 
 #[doc(hidden)]
 pub mod bindings {
@@ -20,8 +24,19 @@ pub mod bindings {
 pub use bindings::exports::prova::adapter::adapter::Guest as Adapter;
 pub use bindings::prova::adapter::types::{AdapterError, AdapterInfo, BatchStatement, Claim, KeyData, KeySection, ResourceRequest, Stage};
 
-/// The WIT package version this SDK was generated from; adapters report it in `metadata`.
-pub const WIT_VERSION: &str = "0.2.0";
+/// The WIT package version this SDK was generated from; adapters report it in `metadata`. It
+/// is the crate's own version (one place states it; a test checks it against the WIT file).
+pub const WIT_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_crate_version_is_the_wit_package_version() {
+        let wit = include_str!("../../../wit/adapter.wit");
+        let package = wit.lines().find_map(|l| l.trim().strip_prefix("package prova:adapter@")).expect("a package line");
+        assert_eq!(package.trim_end_matches(';'), super::WIT_VERSION);
+    }
+}
 
 /// Exports `$t: Adapter` (a type name in scope) as the component's `adapter` interface.
 #[macro_export]
@@ -34,12 +49,13 @@ macro_rules! export_adapter {
 /// Host kernels with arkworks types.
 pub mod kernels {
     use ark_bn254::{Fr, G1Affine, G1Projective, G2Affine, G2Projective};
-    use ark_ec::AffineRepr;
 
     use super::AdapterError;
-    use crate::bindings::prova::adapter::field::{self, KernelError, NttKind};
 
-    pub use field::{G1Bases, G2Bases};
+    #[cfg(target_arch = "wasm32")]
+    pub use crate::bindings::prova::adapter::field::{G1Bases, G2Bases};
+    #[cfg(not(target_arch = "wasm32"))]
+    pub use crate::native::{G1Bases, G2Bases};
 
     /// The transforms the host offers; see `field.ntt-kind`.
     #[derive(Debug, Clone, Copy)]
@@ -50,61 +66,127 @@ pub mod kernels {
         CosetInverse(Fr),
     }
 
-    fn to_adapter_error(e: KernelError) -> AdapterError {
-        match e {
-            KernelError::InvalidInput(m) => AdapterError::Internal(format!("host kernel refused input: {m}")),
-            KernelError::ResourcesExhausted(m) => AdapterError::Internal(format!("host kernel resources: {m}")),
-        }
-    }
-
-    fn decode_error(e: prova_codec::CodecError) -> AdapterError {
-        AdapterError::Internal(format!("host kernel returned a malformed value: {e}"))
-    }
-
     /// `sum scalars[i] * bases[start + i]` in G1, on the host.
     pub fn msm_g1(bases: &G1Bases, start: usize, scalars: &[Fr]) -> Result<G1Projective, AdapterError> {
-        let out = field::msm_g1(bases, start as u32, &prova_codec::frs_to_limbs(scalars)).map_err(to_adapter_error)?;
-        let p: G1Affine = prova_codec::g1_from_limbs(&out).map_err(decode_error)?;
-        Ok(p.into_group())
+        imp::msm_g1(bases, start, scalars)
     }
 
     /// `sum scalars[i] * bases[start + i]` in G2, on the host.
     pub fn msm_g2(bases: &G2Bases, start: usize, scalars: &[Fr]) -> Result<G2Projective, AdapterError> {
-        let out = field::msm_g2(bases, start as u32, &prova_codec::frs_to_limbs(scalars)).map_err(to_adapter_error)?;
-        let p: G2Affine = prova_codec::g2_from_limbs(&out).map_err(decode_error)?;
-        Ok(p.into_group())
+        imp::msm_g2(bases, start, scalars)
     }
 
     /// Transforms `values` (a power-of-two count) on the host.
     pub fn ntt(values: &mut Vec<Fr>, kind: Ntt) -> Result<(), AdapterError> {
-        let (kind, offset) = match kind {
-            Ntt::Forward => (NttKind::Forward, Fr::from(0u64)),
-            Ntt::Inverse => (NttKind::Inverse, Fr::from(0u64)),
-            Ntt::CosetForward(o) => (NttKind::CosetForward, o),
-            Ntt::CosetInverse(o) => (NttKind::CosetInverse, o),
-        };
-        let out = field::ntt(&prova_codec::frs_to_limbs(values), kind, &prova_codec::frs_to_limbs(&[offset])).map_err(to_adapter_error)?;
-        *values = prova_codec::frs_from_limbs(&out).map_err(decode_error)?;
-        Ok(())
+        imp::ntt(values, kind)
     }
 
     /// Copies resident G1 bases into the guest (costly; for adapters that compute on them).
     /// The host validated them when it loaded the key set, so only the encoding is checked here.
     pub fn g1_points(bases: &G1Bases) -> Result<Vec<G1Affine>, AdapterError> {
-        prova_codec::g1s_from_limbs_trusted(&bases.points()).map_err(decode_error)
+        imp::g1_points(bases)
     }
 
     /// Copies resident G2 bases into the guest; see [`g1_points`].
     pub fn g2_points(bases: &G2Bases) -> Result<Vec<G2Affine>, AdapterError> {
-        prova_codec::g2s_from_limbs_trusted(&bases.points()).map_err(decode_error)
+        imp::g2_points(bases)
+    }
+
+    /// Through the component's imports.
+    #[cfg(target_arch = "wasm32")]
+    mod imp {
+        use ark_bn254::{Fr, G1Affine, G1Projective, G2Affine, G2Projective};
+        use ark_ec::AffineRepr;
+
+        use super::{G1Bases, G2Bases, Ntt};
+        use crate::AdapterError;
+        use crate::bindings::prova::adapter::field::{self, KernelError, NttKind};
+
+        fn to_adapter_error(e: KernelError) -> AdapterError {
+            match e {
+                KernelError::InvalidInput(m) => AdapterError::Internal(format!("host kernel refused input: {m}")),
+                KernelError::ResourcesExhausted(m) => AdapterError::Internal(format!("host kernel resources: {m}")),
+            }
+        }
+
+        fn decode_error(e: prova_codec::CodecError) -> AdapterError {
+            AdapterError::Internal(format!("host kernel returned a malformed value: {e}"))
+        }
+
+        pub fn msm_g1(bases: &G1Bases, start: usize, scalars: &[Fr]) -> Result<G1Projective, AdapterError> {
+            let out = field::msm_g1(bases, start as u32, &prova_codec::frs_to_limbs(scalars)).map_err(to_adapter_error)?;
+            let p: G1Affine = prova_codec::g1_from_limbs(&out).map_err(decode_error)?;
+            Ok(p.into_group())
+        }
+
+        pub fn msm_g2(bases: &G2Bases, start: usize, scalars: &[Fr]) -> Result<G2Projective, AdapterError> {
+            let out = field::msm_g2(bases, start as u32, &prova_codec::frs_to_limbs(scalars)).map_err(to_adapter_error)?;
+            let p: G2Affine = prova_codec::g2_from_limbs(&out).map_err(decode_error)?;
+            Ok(p.into_group())
+        }
+
+        pub fn ntt(values: &mut Vec<Fr>, kind: Ntt) -> Result<(), AdapterError> {
+            let (kind, offset) = match kind {
+                Ntt::Forward => (NttKind::Forward, Fr::from(0u64)),
+                Ntt::Inverse => (NttKind::Inverse, Fr::from(0u64)),
+                Ntt::CosetForward(o) => (NttKind::CosetForward, o),
+                Ntt::CosetInverse(o) => (NttKind::CosetInverse, o),
+            };
+            let out =
+                field::ntt(&prova_codec::frs_to_limbs(values), kind, &prova_codec::frs_to_limbs(&[offset])).map_err(to_adapter_error)?;
+            *values = prova_codec::frs_from_limbs(&out).map_err(decode_error)?;
+            Ok(())
+        }
+
+        pub fn g1_points(bases: &G1Bases) -> Result<Vec<G1Affine>, AdapterError> {
+            prova_codec::g1s_from_limbs_trusted(&bases.points()).map_err(decode_error)
+        }
+
+        pub fn g2_points(bases: &G2Bases) -> Result<Vec<G2Affine>, AdapterError> {
+            prova_codec::g2s_from_limbs_trusted(&bases.points()).map_err(decode_error)
+        }
+    }
+
+    /// In-process, for native builds (see [`crate::native`]).
+    #[cfg(not(target_arch = "wasm32"))]
+    mod imp {
+        use ark_bn254::{Fr, G1Affine, G1Projective, G2Affine, G2Projective};
+
+        use super::{G1Bases, G2Bases, Ntt};
+        use crate::AdapterError;
+        use crate::native;
+
+        pub fn msm_g1(bases: &G1Bases, start: usize, scalars: &[Fr]) -> Result<G1Projective, AdapterError> {
+            native::msm(bases.points_ref(), start, scalars)
+        }
+
+        pub fn msm_g2(bases: &G2Bases, start: usize, scalars: &[Fr]) -> Result<G2Projective, AdapterError> {
+            native::msm(bases.points_ref(), start, scalars)
+        }
+
+        pub fn ntt(values: &mut Vec<Fr>, kind: Ntt) -> Result<(), AdapterError> {
+            native::ntt(values, kind)
+        }
+
+        pub fn g1_points(bases: &G1Bases) -> Result<Vec<G1Affine>, AdapterError> {
+            Ok(bases.points_ref().to_vec())
+        }
+
+        pub fn g2_points(bases: &G2Bases) -> Result<Vec<G2Affine>, AdapterError> {
+            Ok(bases.points_ref().to_vec())
+        }
     }
 }
 
-/// The adapter's key set, held by the host.
+/// The adapter's key set, held by the host (natively: the set the test installed).
 pub mod keys {
     use super::AdapterError;
-    use crate::bindings::prova::adapter::keys::{self, KeyError};
+    #[cfg(target_arch = "wasm32")]
+    use crate::bindings::prova::adapter::keys;
+    use crate::bindings::prova::adapter::keys::KeyError;
     use crate::kernels::{G1Bases, G2Bases};
+    #[cfg(not(target_arch = "wasm32"))]
+    use crate::native as keys;
 
     fn to_adapter_error(e: KeyError) -> AdapterError {
         match e {
@@ -132,5 +214,132 @@ pub mod keys {
             Err(KeyError::NoKeys) => Ok(None),
             Err(e) => Err(to_adapter_error(e)),
         }
+    }
+}
+
+/// The host, in-process: what the SDK calls when it is not built for `wasm32`.
+#[cfg(not(target_arch = "wasm32"))]
+pub mod native {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+    use std::rc::Rc;
+
+    use ark_bn254::{Fr, G1Affine, G2Affine};
+    use ark_ec::{AffineRepr, VariableBaseMSM};
+    use ark_poly::{EvaluationDomain, Radix2EvaluationDomain};
+
+    use crate::bindings::prova::adapter::keys::KeyError;
+    use crate::kernels::Ntt;
+    use crate::{AdapterError, KeyData, KeySection};
+
+    thread_local! {
+        static KEYS: RefCell<Option<Rc<HashMap<String, Section>>>> = const { RefCell::new(None) };
+    }
+
+    enum Section {
+        G1(Rc<Vec<G1Affine>>),
+        G2(Rc<Vec<G2Affine>>),
+        Bytes(Vec<u8>),
+    }
+
+    /// Installs a key set for this thread's SDK calls, as the host does from the plugin's key
+    /// file: usually the sections the adapter's own `setup` returned. Points are checked (on the
+    /// curve, in the subgroup) as the host checks them.
+    pub fn install_keys(sections: Vec<KeySection>) -> Result<(), AdapterError> {
+        let bad = |name: &str, e: prova_codec::CodecError| AdapterError::InvalidInput(format!("key section {name}: {e}"));
+        let mut set = HashMap::new();
+        for k in sections {
+            let section = match k.data {
+                KeyData::G1Points(l) => Section::G1(Rc::new(prova_codec::g1s_from_limbs(&l).map_err(|e| bad(&k.name, e))?)),
+                KeyData::G2Points(l) => Section::G2(Rc::new(prova_codec::g2s_from_limbs(&l).map_err(|e| bad(&k.name, e))?)),
+                KeyData::Bytes(b) => Section::Bytes(b),
+            };
+            set.insert(k.name, section);
+        }
+        KEYS.with(|k| *k.borrow_mut() = Some(Rc::new(set)));
+        Ok(())
+    }
+
+    /// Forgets this thread's key set (SDK calls then answer "no keys", as a host without a key file).
+    pub fn remove_keys() {
+        KEYS.with(|k| *k.borrow_mut() = None);
+    }
+
+    fn section<T>(name: &str, pick: impl FnOnce(&Section) -> Option<T>) -> Result<T, KeyError> {
+        let set = KEYS.with(|k| k.borrow().clone()).ok_or(KeyError::NoKeys)?;
+        set.get(name).and_then(pick).ok_or_else(|| KeyError::MissingSection(name.to_string()))
+    }
+
+    /// G1 bases held for the adapter.
+    pub struct G1Bases(Rc<Vec<G1Affine>>);
+    /// G2 bases held for the adapter.
+    pub struct G2Bases(Rc<Vec<G2Affine>>);
+
+    impl G1Bases {
+        pub fn len(&self) -> u32 {
+            self.0.len() as u32
+        }
+        pub fn is_empty(&self) -> bool {
+            self.0.is_empty()
+        }
+        pub(crate) fn points_ref(&self) -> &[G1Affine] {
+            &self.0
+        }
+    }
+
+    impl G2Bases {
+        pub fn len(&self) -> u32 {
+            self.0.len() as u32
+        }
+        pub fn is_empty(&self) -> bool {
+            self.0.is_empty()
+        }
+        pub(crate) fn points_ref(&self) -> &[G2Affine] {
+            &self.0
+        }
+    }
+
+    pub(crate) fn g1(name: &str) -> Result<G1Bases, KeyError> {
+        section(name, |s| if let Section::G1(p) = s { Some(G1Bases(p.clone())) } else { None })
+    }
+
+    pub(crate) fn g2(name: &str) -> Result<G2Bases, KeyError> {
+        section(name, |s| if let Section::G2(p) = s { Some(G2Bases(p.clone())) } else { None })
+    }
+
+    pub(crate) fn bytes(name: &str) -> Result<Vec<u8>, KeyError> {
+        section(name, |s| if let Section::Bytes(b) = s { Some(b.clone()) } else { None })
+    }
+
+    /// `sum scalars[i] * bases[start + i]`, refusing a range outside the bases as the host does.
+    pub(crate) fn msm<A: AffineRepr<ScalarField = Fr>>(bases: &[A], start: usize, scalars: &[Fr]) -> Result<A::Group, AdapterError>
+    where
+        A::Group: VariableBaseMSM<MulBase = A, ScalarField = Fr>,
+    {
+        let end = start.checked_add(scalars.len()).filter(|e| *e <= bases.len()).ok_or_else(|| {
+            AdapterError::Internal(format!(
+                "host kernel refused input: bases {start}..{} out of {} points",
+                start + scalars.len(),
+                bases.len()
+            ))
+        })?;
+        Ok(A::Group::msm_unchecked(&bases[start..end], scalars))
+    }
+
+    pub(crate) fn ntt(values: &mut Vec<Fr>, kind: Ntt) -> Result<(), AdapterError> {
+        let refused = |m: String| AdapterError::Internal(format!("host kernel refused input: {m}"));
+        if !values.len().is_power_of_two() {
+            return Err(refused(format!("an NTT needs a power-of-two length, not {}", values.len())));
+        }
+        let d =
+            Radix2EvaluationDomain::<Fr>::new(values.len()).ok_or_else(|| refused(format!("no NTT domain of size {}", values.len())))?;
+        let coset = |o: Fr| d.get_coset(o).ok_or_else(|| refused("a coset offset of zero".into()));
+        match kind {
+            Ntt::Forward => d.fft_in_place(values),
+            Ntt::Inverse => d.ifft_in_place(values),
+            Ntt::CosetForward(o) => coset(o)?.fft_in_place(values),
+            Ntt::CosetInverse(o) => coset(o)?.ifft_in_place(values),
+        }
+        Ok(())
     }
 }

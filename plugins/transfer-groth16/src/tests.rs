@@ -71,3 +71,35 @@ fn bundles_refuse_broken_chains_and_mixed_provers() {
     assert!(bundle_of(&[p(1, 2, 1), p(2, 3, 2)]).is_err());
     assert!(bundle_of(&[]).is_err());
 }
+
+/// The whole adapter through the SDK, natively: its own setup installed as the key set, then a
+/// sample proved batch by batch, aggregated, finalized and verified, with the same calls a host
+/// makes. No host, no component: what a rollup team's `cargo test` can do.
+#[test]
+fn the_adapter_proves_and_verifies_a_sample_natively_through_the_sdk() {
+    use prova_guest::{Adapter, Stage};
+
+    use crate::TransferGroth16;
+
+    let prover = vec![7u8; 20];
+    let witnesses = TransferGroth16::sample_sequence(2, 3).unwrap();
+    prova_guest::native::remove_keys();
+    let refused = TransferGroth16::prove_batch(witnesses[0].clone(), prover.clone()).unwrap_err();
+    assert!(format!("{refused:?}").contains("no keys installed"), "{refused:?}");
+    assert!(TransferGroth16::metadata().verifying_key.is_none(), "no key before setup");
+
+    prova_guest::native::install_keys(TransferGroth16::setup(b"native".to_vec()).unwrap()).unwrap();
+    assert!(TransferGroth16::metadata().verifying_key.is_some());
+    let batches: Vec<Vec<u8>> = witnesses.iter().map(|w| TransferGroth16::prove_batch(w.clone(), prover.clone()).unwrap()).collect();
+    let first = TransferGroth16::inspect_batch(witnesses[0].clone()).unwrap();
+    let last = TransferGroth16::inspect_batch(witnesses[1].clone()).unwrap();
+    let aggregate = TransferGroth16::aggregate(batches).unwrap();
+    let fin = TransferGroth16::finalize(aggregate, prover.clone()).unwrap();
+    let claim = TransferGroth16::verify(Stage::Final, fin.clone()).unwrap();
+    assert_eq!((claim.old_state_root, claim.new_state_root), (first.old_state_root, last.new_state_root));
+    assert_eq!(claim.batch_commitments, vec![first.commitment, last.commitment]);
+    assert_eq!(claim.prover, prover);
+    let mut bad = fin;
+    bad[40] ^= 1;
+    assert!(TransferGroth16::verify(Stage::Final, bad).is_err(), "a flipped byte fails");
+}
