@@ -10,7 +10,11 @@ rustup target add wasm32-wasip2 >/dev/null 2>&1 || rustup target add wasm32-wasi
 export RUSTFLAGS="--remap-path-prefix=$root=/prova --remap-path-prefix=${CARGO_HOME:-$HOME/.cargo}=/cargo"
 (cd "$root/plugins" && cargo build --release --target wasm32-wasip2 --workspace --target-dir "$target")
 mkdir -p "$root/dist/plugins"
-for p in transfer-groth16; do
+# Every plugin crate directly under plugins/ (a cdylib; not the SDK, not plugins/fixtures/*).
+for manifest in "$root"/plugins/*/Cargo.toml; do
+  grep -q 'crate-type = \["cdylib"\]' "$manifest" || continue
+  p="$(sed -n 's/^name = "\(.*\)"$/\1/p' "$manifest" | head -1)"
   cp "$target/wasm32-wasip2/release/${p//-/_}.wasm" "$root/dist/plugins/$p.wasm"
+  echo "$p: sha256 $(sha256sum "$root/dist/plugins/$p.wasm" | cut -d' ' -f1)"
 done
 echo "plugins installed in $root/dist/plugins"
