@@ -14,7 +14,12 @@ mkdir -p "$root/dist/plugins"
 for manifest in "$root"/plugins/*/Cargo.toml; do
   grep -q 'crate-type = \["cdylib"\]' "$manifest" || continue
   p="$(sed -n 's/^name = "\(.*\)"$/\1/p' "$manifest" | head -1)"
-  cp "$target/wasm32-wasip2/release/${p//-/_}.wasm" "$root/dist/plugins/$p.wasm"
+  wasm="$target/wasm32-wasip2/release/${p//-/_}.wasm"
+  if [ -z "$p" ] || [ ! -f "$wasm" ]; then
+    echo "error: $manifest: no package name, or no component at $wasm (is the crate in plugins/Cargo.toml's members?)" >&2
+    exit 1
+  fi
+  cp "$wasm" "$root/dist/plugins/$p.wasm"
   echo "$p: sha256 $(sha256sum "$root/dist/plugins/$p.wasm" | cut -d' ' -f1)"
 done
 echo "plugins installed in $root/dist/plugins"

@@ -8,6 +8,8 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
 scripts/build-plugins.sh
 cargo build -p prova
 prova="$CARGO_TARGET_DIR/debug/prova"
+# The demo runs the reference rollup, whatever else the plugin folder holds (a flag overrides it).
+export PROVA_PLUGIN="${PROVA_PLUGIN:-transfer-groth16}"
 [ -f dist/plugins/transfer-groth16.keys ] || "$prova" plugins setup --plugin transfer-groth16
 "$prova" plugins list
 "$prova" demo "$@"

@@ -26,7 +26,7 @@ SEED = 7
 
 def prova(*args):
     subprocess.run([PROVA, "--plugins", os.path.join(ROOT, "dist/plugins"), *args], check=True,
-                   stdout=subprocess.DEVNULL)
+                   stdout=subprocess.DEVNULL, env={**os.environ, "PROVA_PLUGIN": "transfer-groth16"})
 
 
 def parse_final(b):

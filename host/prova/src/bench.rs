@@ -217,6 +217,14 @@ pub fn run(args: &Args, b: &BenchArgs) -> Result<()> {
     if b.reps == 0 {
         bail!("--reps must be at least 1");
     }
+    if !b.no_proof {
+        // Refuse a missing or unnamed plugin before minutes of measuring.
+        crate::commands::plugin(
+            &crate::commands::runtime_with(args, Arc::new(RayonBackend::new(1)?))?,
+            &args.plugins,
+            b.plugin.as_deref(),
+        )?;
+    }
     if let Some(bad) = b.sizes.iter().find(|s| !(1..=24).contains(*s)) {
         bail!("--sizes: 2^{bad} is outside 2^1..2^24");
     }
@@ -445,7 +453,7 @@ fn batch_proofs(args: &Args, b: &BenchArgs, subjects: &[Subject], threads: usize
         runs.sort();
         let median = runs[runs.len() / 2];
         eprintln!(" {:.0} ms", ms(median));
-        out.push(json!({"backend": id, "status": "ok", "ms": ms(median), "reps": runs.len()}));
+        out.push(json!({"backend": id, "plugin": p.metadata().name, "status": "ok", "ms": ms(median), "reps": runs.len()}));
     }
     let rayon_ms = out.iter().find(|p| p["backend"] == "rayon").and_then(|p| p["ms"].as_f64());
     for p in &mut out {

@@ -74,6 +74,7 @@ impl Env {
             .env("PROVA_CACHE_DIR", self.work.path().join("cwasm"))
             .env("PROVA_STATE_DIR", self.work.path().join("state"))
             .env_remove("PROVA_KEYSTORE")
+            .env_remove("PROVA_PLUGIN")
             .env_remove("PROVA_DEPLOYMENT");
         c
     }

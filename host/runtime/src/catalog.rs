@@ -57,9 +57,10 @@ impl Catalog {
     /// The plugin called `name`; without a name, the folder's only plugin.
     pub fn take(mut self, name: Option<&str>) -> Result<Plugin, RuntimeError> {
         let available = self.plugins.keys().cloned().collect::<Vec<_>>().join(", ");
-        let refused = match self.refused.len() {
-            0 => String::new(),
-            n => format!("; {n} file(s) refused, see `prova plugins list`"),
+        let refused = match self.refused.as_slice() {
+            [] => String::new(),
+            [only] => format!("; refused: {only}"),
+            many => format!("; {} file(s) refused, see `prova plugins list`", many.len()),
         };
         match name {
             Some(name) => self.plugins.remove(name).ok_or_else(|| RuntimeError::NoSuchPlugin {

@@ -36,6 +36,35 @@ mod tests {
         let package = wit.lines().find_map(|l| l.trim().strip_prefix("package prova:adapter@")).expect("a package line");
         assert_eq!(package.trim_end_matches(';'), super::WIT_VERSION);
     }
+
+    /// The in-process host refuses what the real host refuses, in its words.
+    #[cfg(not(target_arch = "wasm32"))]
+    #[test]
+    fn the_native_host_refuses_what_the_host_refuses() {
+        use ark_bn254::{Fr, G1Affine};
+        use ark_ec::AffineRepr;
+
+        use crate::kernels::{self, Ntt};
+        use crate::{KeyData, KeySection, keys, native};
+
+        let g = prova_codec::g1s_to_limbs(&[G1Affine::generator(); 2]);
+        let section = |name: &str| KeySection { name: name.into(), data: KeyData::G1Points(g.clone()) };
+        let e = native::install_keys(vec![section("a"), section("a")]).unwrap_err();
+        assert!(format!("{e:?}").contains("appears twice"), "{e:?}");
+        native::install_keys(vec![section("a")]).unwrap();
+        let bases = keys::g1("a").unwrap();
+        assert_eq!(kernels::msm_g1(&bases, 0, &[Fr::from(2u64), Fr::from(3u64)]).unwrap(), G1Affine::generator() * Fr::from(5u64));
+        let e = kernels::msm_g1(&bases, usize::MAX, &[Fr::from(1u64)]).unwrap_err();
+        assert!(format!("{e:?}").contains("1 scalars from base 18446744073709551615 overrun the 2 resident bases"), "{e:?}");
+        let e = keys::g2("a").err().expect("a G1 section is not G2");
+        assert!(format!("{e:?}").contains("a (as G2 points)"), "{e:?}");
+        let e = kernels::ntt(&mut vec![Fr::from(1u64); 3], Ntt::Forward).unwrap_err();
+        assert!(format!("{e:?}").contains("NTT length 3 is not a power of two"), "{e:?}");
+        let e = kernels::ntt(&mut vec![Fr::from(1u64); 4], Ntt::CosetForward(Fr::from(0u64))).unwrap_err();
+        assert!(format!("{e:?}").contains("coset offset is zero"), "{e:?}");
+        native::remove_keys();
+        assert!(format!("{:?}", keys::bytes("a").unwrap_err()).contains("install_keys"));
+    }
 }
 
 /// Exports `$t: Adapter` (a type name in scope) as the component's `adapter` interface.
@@ -190,7 +219,10 @@ pub mod keys {
 
     fn to_adapter_error(e: KeyError) -> AdapterError {
         match e {
-            KeyError::NoKeys => AdapterError::InvalidInput("no keys installed for this plugin: run `prova plugins setup`".into()),
+            KeyError::NoKeys if cfg!(target_arch = "wasm32") => {
+                AdapterError::InvalidInput("no keys installed for this plugin: run `prova plugins setup`".into())
+            }
+            KeyError::NoKeys => AdapterError::InvalidInput("no keys installed: call `prova_guest::native::install_keys` first".into()),
             KeyError::MissingSection(s) => AdapterError::InvalidInput(format!("the installed key set has no section {s:?}")),
         }
     }
@@ -222,7 +254,7 @@ pub mod keys {
 pub mod native {
     use std::cell::RefCell;
     use std::collections::HashMap;
-    use std::rc::Rc;
+    use std::sync::Arc;
 
     use ark_bn254::{Fr, G1Affine, G2Affine};
     use ark_ec::{AffineRepr, VariableBaseMSM};
@@ -233,30 +265,34 @@ pub mod native {
     use crate::{AdapterError, KeyData, KeySection};
 
     thread_local! {
-        static KEYS: RefCell<Option<Rc<HashMap<String, Section>>>> = const { RefCell::new(None) };
+        // Per thread, so that parallel tests each have their own; threads an adapter starts
+        // itself see no keys (a component has one thread anyway).
+        static KEYS: RefCell<Option<Arc<HashMap<String, Section>>>> = const { RefCell::new(None) };
     }
 
     enum Section {
-        G1(Rc<Vec<G1Affine>>),
-        G2(Rc<Vec<G2Affine>>),
+        G1(Arc<Vec<G1Affine>>),
+        G2(Arc<Vec<G2Affine>>),
         Bytes(Vec<u8>),
     }
 
     /// Installs a key set for this thread's SDK calls, as the host does from the plugin's key
-    /// file: usually the sections the adapter's own `setup` returned. Points are checked (on the
-    /// curve, in the subgroup) as the host checks them.
+    /// file: usually the sections the adapter's own `setup` returned. As the host does, it
+    /// refuses a section name given twice and checks every point (on the curve, in the subgroup).
     pub fn install_keys(sections: Vec<KeySection>) -> Result<(), AdapterError> {
         let bad = |name: &str, e: prova_codec::CodecError| AdapterError::InvalidInput(format!("key section {name}: {e}"));
         let mut set = HashMap::new();
         for k in sections {
             let section = match k.data {
-                KeyData::G1Points(l) => Section::G1(Rc::new(prova_codec::g1s_from_limbs(&l).map_err(|e| bad(&k.name, e))?)),
-                KeyData::G2Points(l) => Section::G2(Rc::new(prova_codec::g2s_from_limbs(&l).map_err(|e| bad(&k.name, e))?)),
+                KeyData::G1Points(l) => Section::G1(Arc::new(prova_codec::g1s_from_limbs(&l).map_err(|e| bad(&k.name, e))?)),
+                KeyData::G2Points(l) => Section::G2(Arc::new(prova_codec::g2s_from_limbs(&l).map_err(|e| bad(&k.name, e))?)),
                 KeyData::Bytes(b) => Section::Bytes(b),
             };
-            set.insert(k.name, section);
+            if set.insert(k.name.clone(), section).is_some() {
+                return Err(AdapterError::InvalidInput(format!("key set: section {:?} appears twice", k.name)));
+            }
         }
-        KEYS.with(|k| *k.borrow_mut() = Some(Rc::new(set)));
+        KEYS.with(|k| *k.borrow_mut() = Some(Arc::new(set)));
         Ok(())
     }
 
@@ -265,15 +301,17 @@ pub mod native {
         KEYS.with(|k| *k.borrow_mut() = None);
     }
 
-    fn section<T>(name: &str, pick: impl FnOnce(&Section) -> Option<T>) -> Result<T, KeyError> {
+    /// Section `name` as `kind` (the host's wording: a section of another kind is missing "as"
+    /// the kind asked for).
+    fn section<T>(name: &str, kind: &str, pick: impl FnOnce(&Section) -> Option<T>) -> Result<T, KeyError> {
         let set = KEYS.with(|k| k.borrow().clone()).ok_or(KeyError::NoKeys)?;
-        set.get(name).and_then(pick).ok_or_else(|| KeyError::MissingSection(name.to_string()))
+        set.get(name).and_then(pick).ok_or_else(|| KeyError::MissingSection(format!("{name} (as {kind})")))
     }
 
     /// G1 bases held for the adapter.
-    pub struct G1Bases(Rc<Vec<G1Affine>>);
+    pub struct G1Bases(Arc<Vec<G1Affine>>);
     /// G2 bases held for the adapter.
-    pub struct G2Bases(Rc<Vec<G2Affine>>);
+    pub struct G2Bases(Arc<Vec<G2Affine>>);
 
     impl G1Bases {
         pub fn len(&self) -> u32 {
@@ -300,15 +338,15 @@ pub mod native {
     }
 
     pub(crate) fn g1(name: &str) -> Result<G1Bases, KeyError> {
-        section(name, |s| if let Section::G1(p) = s { Some(G1Bases(p.clone())) } else { None })
+        section(name, "G1 points", |s| if let Section::G1(p) = s { Some(G1Bases(p.clone())) } else { None })
     }
 
     pub(crate) fn g2(name: &str) -> Result<G2Bases, KeyError> {
-        section(name, |s| if let Section::G2(p) = s { Some(G2Bases(p.clone())) } else { None })
+        section(name, "G2 points", |s| if let Section::G2(p) = s { Some(G2Bases(p.clone())) } else { None })
     }
 
     pub(crate) fn bytes(name: &str) -> Result<Vec<u8>, KeyError> {
-        section(name, |s| if let Section::Bytes(b) = s { Some(b.clone()) } else { None })
+        section(name, "bytes", |s| if let Section::Bytes(b) = s { Some(b.clone()) } else { None })
     }
 
     /// `sum scalars[i] * bases[start + i]`, refusing a range outside the bases as the host does.
@@ -316,24 +354,24 @@ pub mod native {
     where
         A::Group: VariableBaseMSM<MulBase = A, ScalarField = Fr>,
     {
-        let end = start.checked_add(scalars.len()).filter(|e| *e <= bases.len()).ok_or_else(|| {
+        let n = scalars.len();
+        let range = start.checked_add(n).and_then(|end| bases.get(start..end)).ok_or_else(|| {
             AdapterError::Internal(format!(
-                "host kernel refused input: bases {start}..{} out of {} points",
-                start + scalars.len(),
+                "host kernel refused input: {n} scalars from base {start} overrun the {} resident bases",
                 bases.len()
             ))
         })?;
-        Ok(A::Group::msm_unchecked(&bases[start..end], scalars))
+        Ok(A::Group::msm_unchecked(range, scalars))
     }
 
     pub(crate) fn ntt(values: &mut Vec<Fr>, kind: Ntt) -> Result<(), AdapterError> {
         let refused = |m: String| AdapterError::Internal(format!("host kernel refused input: {m}"));
         if !values.len().is_power_of_two() {
-            return Err(refused(format!("an NTT needs a power-of-two length, not {}", values.len())));
+            return Err(refused(format!("NTT length {} is not a power of two", values.len())));
         }
-        let d =
-            Radix2EvaluationDomain::<Fr>::new(values.len()).ok_or_else(|| refused(format!("no NTT domain of size {}", values.len())))?;
-        let coset = |o: Fr| d.get_coset(o).ok_or_else(|| refused("a coset offset of zero".into()));
+        let d = Radix2EvaluationDomain::<Fr>::new(values.len())
+            .ok_or_else(|| refused(format!("NTT length {} exceeds Fr's two-adicity", values.len())))?;
+        let coset = |o: Fr| d.get_coset(o).ok_or_else(|| refused("coset offset is zero".into()));
         match kind {
             Ntt::Forward => d.fft_in_place(values),
             Ntt::Inverse => d.ifft_in_place(values),
