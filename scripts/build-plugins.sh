@@ -10,9 +10,11 @@ rustup target add wasm32-wasip2 >/dev/null 2>&1 || rustup target add wasm32-wasi
 export RUSTFLAGS="--remap-path-prefix=$root=/prova --remap-path-prefix=${CARGO_HOME:-$HOME/.cargo}=/cargo"
 (cd "$root/plugins" && cargo build --release --target wasm32-wasip2 --workspace --target-dir "$target")
 mkdir -p "$root/dist/plugins"
-# Every plugin crate directly under plugins/ (a cdylib; not the SDK, not plugins/fixtures/*).
+# Every plugin crate directly under plugins/ (a cdylib; not the SDK, not plugins/fixtures/*, not
+# plugins/template, which `prova plugins new` copies).
 for manifest in "$root"/plugins/*/Cargo.toml; do
   grep -q 'crate-type = \["cdylib"\]' "$manifest" || continue
+  [ "$manifest" = "$root/plugins/template/Cargo.toml" ] && continue
   p="$(sed -n 's/^name = "\(.*\)"$/\1/p' "$manifest" | head -1)"
   wasm="$target/wasm32-wasip2/release/${p//-/_}.wasm"
   if [ -z "$p" ] || [ ! -f "$wasm" ]; then

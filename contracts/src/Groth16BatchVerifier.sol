@@ -5,7 +5,7 @@ import {IRollupVerifier, Statement} from "./IRollupVerifier.sol";
 
 /// @title Groth16BatchVerifier
 /// @notice Verifies the `transfer-groth16` adapter's final proofs (format "PVF1") under a
-/// verifying key in its "PVK1" format, both defined in plugins/transfer-groth16/src/encoding.rs:
+/// verifying key in its "PVK1" format, both defined in plugins/sdk/src/groth16/encoding.rs:
 ///
 ///   final proof   "PVF1" | prover(20) | n: u32 | n x (A: G1 | B: G2 | C: G1) | (n+1) x root | n x commitment
 ///   verifying key "PVK1" | alpha: G1 | beta, gamma, delta: G2 | 5: u32 | 5 x G1 (IC)

@@ -30,7 +30,7 @@ def prova(*args):
 
 
 def parse_final(b):
-    """Roots and commitments of a PVF1 final proof (see plugins/transfer-groth16/src/encoding.rs)."""
+    """Roots and commitments of a PVF1 final proof (see plugins/sdk/src/groth16/encoding.rs)."""
     assert b[:4] == b"PVF1", "not a final proof"
     n = int.from_bytes(b[24:28], "big")
     at = 28 + 256 * n

@@ -378,6 +378,19 @@ pub enum KeystoreCommand {
 pub enum PluginsCommand {
     /// List the plugins in the folder with their metadata (and why any failed to load).
     List,
+    /// Write a new plugin crate NAME from the template (a counter rollup on the SDK's Groth16
+    /// kit) that builds, passes its tests and proves a sample as it is.
+    New {
+        /// The plugin's name (lowercase letters, digits and '-'); also the crate's folder.
+        name: String,
+        /// Where to create the crate's folder.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// The guest SDK (`plugins/sdk` of a prova checkout); default: the checkout this
+        /// `prova` was built from.
+        #[arg(long)]
+        sdk: Option<PathBuf>,
+    },
     /// Load the given component files and report whether the host accepts them.
     Check { files: Vec<PathBuf> },
     /// Run a plugin's deterministic dev setup (INSECURE) and install its keys beside it.

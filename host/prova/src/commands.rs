@@ -77,6 +77,7 @@ pub fn run(args: Args) -> Result<()> {
         Command::Rewards(c) => return crate::chain_cmd::rewards(c),
         Command::Rollup(c) => return crate::chain_cmd::rollup(c, lazy_plugin),
         Command::Sequencer(c) => return crate::chain_cmd::sequencer(c, lazy_plugin),
+        Command::Plugins(PluginsCommand::New { name, dir, sdk }) => return crate::new_plugin::new(name, dir, sdk.as_deref()),
         _ => {}
     }
     let rt = runtime(&args)?;
@@ -181,7 +182,13 @@ pub fn run(args: Args) -> Result<()> {
         Command::Plugins(PluginsCommand::InspectBatch { plugin: name, file }) => {
             crate::chain_cmd::inspect_batch(&plugin(&rt, dir, name.as_deref())?, file)?
         }
-        Command::Bench(_) | Command::Chain(_) | Command::Stake(_) | Command::Rewards(_) | Command::Rollup(_) | Command::Sequencer(_) => {
+        Command::Plugins(PluginsCommand::New { .. })
+        | Command::Bench(_)
+        | Command::Chain(_)
+        | Command::Stake(_)
+        | Command::Rewards(_)
+        | Command::Rollup(_)
+        | Command::Sequencer(_) => {
             unreachable!("handled above")
         }
     }

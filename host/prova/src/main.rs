@@ -7,6 +7,7 @@ mod checks;
 mod cli;
 mod commands;
 mod demo;
+mod new_plugin;
 mod node;
 
 use std::io::IsTerminal;

@@ -8,6 +8,25 @@ use std::path::{Path, PathBuf};
 
 use crate::{Plugin, Runtime, RuntimeError};
 
+/// Longest plugin name: it appears in file names, logs, config and on the command line.
+pub const MAX_PLUGIN_NAME: usize = 64;
+
+/// Why `name` cannot be a plugin's name, if it cannot. A name is 1 to [`MAX_PLUGIN_NAME`]
+/// lowercase ASCII letters, digits and single hyphens, starting with a letter and not ending with
+/// a hyphen: safe as a file name, a crate name and a config value everywhere.
+pub fn check_plugin_name(name: &str) -> Result<(), String> {
+    let ok_chars = name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if name.is_empty() || name.len() > MAX_PLUGIN_NAME {
+        Err(format!("must be 1 to {MAX_PLUGIN_NAME} characters long"))
+    } else if !ok_chars {
+        Err("may hold only lowercase letters, digits and '-'".into())
+    } else if !name.starts_with(|c: char| c.is_ascii_lowercase()) || name.ends_with('-') || name.contains("--") {
+        Err("must start with a letter, not end with '-', and not hold '--'".into())
+    } else {
+        Ok(())
+    }
+}
+
 /// The plugins of one folder, by name.
 pub struct Catalog {
     dir: PathBuf,
@@ -72,6 +91,22 @@ impl Catalog {
             None if self.plugins.len() == 1 => Ok(self.plugins.into_values().next().expect("one plugin")),
             None if self.plugins.is_empty() => Err(RuntimeError::NoPlugins { dir: self.dir, refused }),
             None => Err(RuntimeError::ChoosePlugin { dir: self.dir, available }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_plugin_name;
+
+    #[test]
+    fn plugin_names_are_safe_everywhere() {
+        for good in ["a", "transfer-groth16", "demo-rollup", "x1-2"] {
+            assert_eq!(check_plugin_name(good), Ok(()), "{good}");
+        }
+        let long = "a".repeat(super::MAX_PLUGIN_NAME + 1);
+        for bad in ["", "Transfer", "1abc", "-a", "a-", "a--b", "a_b", "a b", "../x", "é", long.as_str()] {
+            assert!(check_plugin_name(bad).is_err(), "{bad:?} was accepted");
         }
     }
 }

@@ -27,6 +27,8 @@ pub enum RuntimeError {
     Keys { path: PathBuf, why: String },
     #[error("plugin folder {path}: {source}")]
     Folder { path: PathBuf, source: std::io::Error },
+    #[error("{path}: plugin name {name:?} {why}")]
+    BadName { path: PathBuf, name: String, why: String },
     #[error("plugin folder {dir}: {first} and {second} are both plugin {name:?}: remove one")]
     DuplicateName { dir: PathBuf, name: String, first: PathBuf, second: PathBuf },
     #[error("no plugin named {name:?} in {dir} (plugins there: {available}{refused}; build them with scripts/build-plugins.sh)")]

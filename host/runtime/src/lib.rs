@@ -35,7 +35,7 @@ use wasmtime::component::Linker;
 use wasmtime::{Config, Engine};
 
 use bindings::current as wit;
-pub use catalog::Catalog;
+pub use catalog::{Catalog, MAX_PLUGIN_NAME, check_plugin_name};
 pub use error::{JobError, JobErrorKind, RuntimeError};
 use host::HostState;
 pub use keys::KeySet;
@@ -167,6 +167,9 @@ impl Runtime {
             .map_err(|e| RuntimeError::Metadata { path: path.to_owned(), source: Box::new(e) })?;
         if !version_of(&format!("@{}", metadata.wit_version)).is_some_and(|v| compatible(v, wit::VERSION)) {
             return Err(RuntimeError::WitVersion { path: path.to_owned(), found: metadata.wit_version, supported: wit_version() });
+        }
+        if let Err(why) = check_plugin_name(&metadata.name) {
+            return Err(RuntimeError::BadName { path: path.to_owned(), name: metadata.name, why });
         }
         plugin.label = metadata.name.clone();
         plugin.metadata = Some(metadata);

@@ -1,6 +1,12 @@
 //! Guest SDK for prova circuit adapters.
 //!
-//! An adapter implements [`Adapter`] (the exported `adapter` interface of `wit/adapter.wit`) and
+//! Most teams write only their rollup: implement [`groth16::Rollup`] (witness, replay, circuit,
+//! sample) and export the kit's adapter with
+//! `prova_guest::export_adapter!(prova_guest::groth16::Groth16<YourRollup>)`. The arkworks crates
+//! the kit speaks are re-exported (`prova_guest::ark_r1cs_std`, ...), so the SDK is the one
+//! dependency and its versions are the ones the kit was tested with.
+//!
+//! A hand-written adapter implements [`Adapter`] (the exported `adapter` interface of `wit/adapter.wit`) and
 //! calls [`export_adapter!`]. It reaches the host's native kernels through [`kernels`], which
 //! speaks arkworks types and hides the wire encoding, and its proving key through [`keys`].
 //!
@@ -23,6 +29,7 @@ pub mod bindings {
 
 pub use bindings::exports::prova::adapter::adapter::Guest as Adapter;
 pub use bindings::prova::adapter::types::{AdapterError, AdapterInfo, BatchStatement, Claim, KeyData, KeySection, ResourceRequest, Stage};
+pub use {ark_bn254, ark_ec, ark_ff, ark_r1cs_std, ark_relations, ark_serialize};
 
 /// The WIT package version this SDK was generated from; adapters report it in `metadata`. It
 /// is the crate's own version (one place states it; a test checks it against the WIT file).
@@ -67,12 +74,65 @@ mod tests {
     }
 }
 
-/// Exports `$t: Adapter` (a type name in scope) as the component's `adapter` interface.
+/// Exports `$t: Adapter` as the component's `adapter` interface: a hand-written adapter type, or
+/// the kit's `prova_guest::groth16::Groth16<YourRollup>`. Natively (a team's `cargo test`) there
+/// is no component ABI and it exports nothing.
 #[macro_export]
 macro_rules! export_adapter {
-    ($t:ident) => {
-        $crate::bindings::__export_circuit_adapter!($t with_types_in $crate::bindings);
+    ($t:ty) => {
+        // An alias, because the generated export macro takes a type name.
+        #[cfg(target_arch = "wasm32")]
+        type __ProvaExportedAdapter = $t;
+        #[cfg(target_arch = "wasm32")]
+        $crate::bindings::__export_circuit_adapter!(__ProvaExportedAdapter with_types_in $crate::bindings);
     };
+}
+
+pub mod groth16;
+
+/// MSM and NTT on arkworks: the in-process host of native builds, and the guest-side kernels of
+/// the `guest-kernels` benchmark build.
+#[cfg(any(not(target_arch = "wasm32"), feature = "guest-kernels"))]
+mod arkworks {
+    use ark_bn254::Fr;
+    use ark_ec::{AffineRepr, VariableBaseMSM};
+    use ark_poly::{EvaluationDomain, Radix2EvaluationDomain};
+
+    use crate::AdapterError;
+    use crate::kernels::Ntt;
+
+    /// `sum scalars[i] * bases[start + i]`, refusing a range outside the bases as the host does.
+    pub(crate) fn msm<A: AffineRepr<ScalarField = Fr>>(bases: &[A], start: usize, scalars: &[Fr]) -> Result<A::Group, AdapterError>
+    where
+        A::Group: VariableBaseMSM<MulBase = A, ScalarField = Fr>,
+    {
+        let n = scalars.len();
+        let range = start.checked_add(n).and_then(|end| bases.get(start..end)).ok_or_else(|| {
+            AdapterError::Internal(format!(
+                "host kernel refused input: {n} scalars from base {start} overrun the {} resident bases",
+                bases.len()
+            ))
+        })?;
+        Ok(A::Group::msm_unchecked(range, scalars))
+    }
+
+    /// Transforms `values` in place, refusing what the host refuses.
+    pub(crate) fn ntt(values: &mut Vec<Fr>, kind: Ntt) -> Result<(), AdapterError> {
+        let refused = |m: String| AdapterError::Internal(format!("host kernel refused input: {m}"));
+        if !values.len().is_power_of_two() {
+            return Err(refused(format!("NTT length {} is not a power of two", values.len())));
+        }
+        let d = Radix2EvaluationDomain::<Fr>::new(values.len())
+            .ok_or_else(|| refused(format!("NTT length {} exceeds Fr's two-adicity", values.len())))?;
+        let coset = |o: Fr| d.get_coset(o).ok_or_else(|| refused("coset offset is zero".into()));
+        match kind {
+            Ntt::Forward => d.fft_in_place(values),
+            Ntt::Inverse => d.ifft_in_place(values),
+            Ntt::CosetForward(o) => coset(o)?.fft_in_place(values),
+            Ntt::CosetInverse(o) => coset(o)?.ifft_in_place(values),
+        }
+        Ok(())
+    }
 }
 
 /// Host kernels with arkworks types.
@@ -183,18 +243,17 @@ pub mod kernels {
 
         use super::{G1Bases, G2Bases, Ntt};
         use crate::AdapterError;
-        use crate::native;
 
         pub fn msm_g1(bases: &G1Bases, start: usize, scalars: &[Fr]) -> Result<G1Projective, AdapterError> {
-            native::msm(bases.points_ref(), start, scalars)
+            crate::arkworks::msm(bases.points_ref(), start, scalars)
         }
 
         pub fn msm_g2(bases: &G2Bases, start: usize, scalars: &[Fr]) -> Result<G2Projective, AdapterError> {
-            native::msm(bases.points_ref(), start, scalars)
+            crate::arkworks::msm(bases.points_ref(), start, scalars)
         }
 
         pub fn ntt(values: &mut Vec<Fr>, kind: Ntt) -> Result<(), AdapterError> {
-            native::ntt(values, kind)
+            crate::arkworks::ntt(values, kind)
         }
 
         pub fn g1_points(bases: &G1Bases) -> Result<Vec<G1Affine>, AdapterError> {
@@ -256,12 +315,9 @@ pub mod native {
     use std::collections::HashMap;
     use std::sync::Arc;
 
-    use ark_bn254::{Fr, G1Affine, G2Affine};
-    use ark_ec::{AffineRepr, VariableBaseMSM};
-    use ark_poly::{EvaluationDomain, Radix2EvaluationDomain};
+    use ark_bn254::{G1Affine, G2Affine};
 
     use crate::bindings::prova::adapter::keys::KeyError;
-    use crate::kernels::Ntt;
     use crate::{AdapterError, KeyData, KeySection};
 
     thread_local! {
@@ -347,37 +403,5 @@ pub mod native {
 
     pub(crate) fn bytes(name: &str) -> Result<Vec<u8>, KeyError> {
         section(name, "bytes", |s| if let Section::Bytes(b) = s { Some(b.clone()) } else { None })
-    }
-
-    /// `sum scalars[i] * bases[start + i]`, refusing a range outside the bases as the host does.
-    pub(crate) fn msm<A: AffineRepr<ScalarField = Fr>>(bases: &[A], start: usize, scalars: &[Fr]) -> Result<A::Group, AdapterError>
-    where
-        A::Group: VariableBaseMSM<MulBase = A, ScalarField = Fr>,
-    {
-        let n = scalars.len();
-        let range = start.checked_add(n).and_then(|end| bases.get(start..end)).ok_or_else(|| {
-            AdapterError::Internal(format!(
-                "host kernel refused input: {n} scalars from base {start} overrun the {} resident bases",
-                bases.len()
-            ))
-        })?;
-        Ok(A::Group::msm_unchecked(range, scalars))
-    }
-
-    pub(crate) fn ntt(values: &mut Vec<Fr>, kind: Ntt) -> Result<(), AdapterError> {
-        let refused = |m: String| AdapterError::Internal(format!("host kernel refused input: {m}"));
-        if !values.len().is_power_of_two() {
-            return Err(refused(format!("NTT length {} is not a power of two", values.len())));
-        }
-        let d = Radix2EvaluationDomain::<Fr>::new(values.len())
-            .ok_or_else(|| refused(format!("NTT length {} exceeds Fr's two-adicity", values.len())))?;
-        let coset = |o: Fr| d.get_coset(o).ok_or_else(|| refused("coset offset is zero".into()));
-        match kind {
-            Ntt::Forward => d.fft_in_place(values),
-            Ntt::Inverse => d.ifft_in_place(values),
-            Ntt::CosetForward(o) => coset(o)?.fft_in_place(values),
-            Ntt::CosetInverse(o) => coset(o)?.ifft_in_place(values),
-        }
-        Ok(())
     }
 }

@@ -14,10 +14,10 @@ use ark_bn254::Fr;
 use ark_ff::Zero;
 use ark_serialize::{CanonicalDeserialize, CanonicalSerialize};
 use prova_guest::AdapterError;
+use prova_guest::groth16::Statement;
+use prova_guest::groth16::poseidon;
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
-
-use crate::poseidon;
 
 /// Tree depth: 2^16 accounts, addressed by 16-bit indices.
 pub const DEPTH: usize = 16;
@@ -62,14 +62,6 @@ pub struct BatchWitness {
     pub transfers: Vec<TransferWitness>,
 }
 
-/// What a batch proves: the public inputs other than the prover.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BatchStatement {
-    pub old_root: Fr,
-    pub new_root: Fr,
-    pub commitment: Fr,
-}
-
 /// One step of the batch commitment: a hash chain over `(from, to, amount)` starting at zero.
 pub fn commit_step(prev: Fr, from: u16, to: u16, amount: u64) -> Fr {
     poseidon::hash(&[prev, Fr::from(from), Fr::from(to), Fr::from(amount)])
@@ -112,7 +104,7 @@ impl BatchWitness {
 
     /// Replays the batch natively: checks every path, balance and range, and returns the roots
     /// and commitment. A witness that fails here would fail in the circuit; failing here names why.
-    pub fn statement(&self) -> Result<BatchStatement, AdapterError> {
+    pub fn statement(&self) -> Result<Statement, AdapterError> {
         let mut root = self.old_root;
         let mut commitment = Fr::zero();
         for (i, t) in self.transfers.iter().enumerate() {
@@ -137,7 +129,7 @@ impl BatchWitness {
             root = root_from_path(Account { balance: credited, ..t.receiver }.leaf(), t.to, &t.receiver_path);
             commitment = commit_step(commitment, t.from, t.to, t.amount);
         }
-        Ok(BatchStatement { old_root: self.old_root, new_root: root, commitment })
+        Ok(Statement { old_root: self.old_root, new_root: root, commitment })
     }
 
     /// A witness of the right shape and arbitrary values, for key generation.

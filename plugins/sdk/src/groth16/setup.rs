@@ -4,32 +4,31 @@
 //! seed can forge proofs. It exists so that anyone can run the adapter; production keys come
 //! from a ceremony and are installed in the same sections.
 
+use crate::{AdapterError, KeyData, KeySection};
 use ark_bn254::{Bn254, Fr};
 use ark_groth16::{Groth16, ProvingKey};
-use prova_guest::{AdapterError, KeyData, KeySection};
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::SeedableRng;
 use sha3::{Digest, Keccak256};
 
-use crate::circuit::BatchCircuit;
-use crate::encoding::{VerifyingKey, encode_vk};
-use crate::prover::Constants;
-use crate::state::BatchWitness;
+use super::encoding::{VerifyingKey, encode_vk};
+use super::prover::Constants;
+use super::{Circuit, Rollup, Statement};
 
 /// Key-section names, as the host stores them.
 pub const VK_SECTION: &str = "vk";
 pub const CONSTANTS_SECTION: &str = "pk-g1";
+/// The `b-g2` query vector.
+pub const G2_SECTION: &str = "b-g2";
+/// Every section the kit writes and reads, as `metadata` declares them.
+pub const SECTIONS: [&str; 7] = ["a", "b-g1", "h", "l", G2_SECTION, CONSTANTS_SECTION, VK_SECTION];
 
-/// Runs the setup for the batch circuit from `seed`.
-pub fn generate(seed: &[u8]) -> Result<ProvingKey<Bn254>, AdapterError> {
-    let mut rng =
-        ChaCha20Rng::from_seed(Keccak256::new().chain_update(b"prova/transfer-groth16/dev-setup").chain_update(seed).finalize().into());
-    let w = BatchWitness::blank();
-    let circuit = BatchCircuit {
-        statement: crate::state::BatchStatement { old_root: w.old_root, new_root: w.old_root, commitment: w.old_root },
-        witness: w,
-        prover: Fr::from(0u64),
-    };
+/// Runs the setup for `R`'s batch circuit from `seed`, with toxic waste derived from the plugin's
+/// name and the seed.
+pub fn generate<R: Rollup>(seed: &[u8]) -> Result<ProvingKey<Bn254>, AdapterError> {
+    let tag = format!("prova/{}/dev-setup", R::NAME);
+    let mut rng = ChaCha20Rng::from_seed(Keccak256::new().chain_update(tag.as_bytes()).chain_update(seed).finalize().into());
+    let circuit = Circuit::<R> { witness: R::blank(), statement: Statement::default(), prover: Fr::from(0u64) };
     Groth16::<Bn254>::generate_random_parameters_with_reduction(circuit, &mut rng)
         .map_err(|e| AdapterError::Internal(format!("setup: {e}")))
 }
@@ -50,7 +49,7 @@ pub fn sections(pk: &ProvingKey<Bn254>) -> Vec<KeySection> {
         g1("b-g1", &pk.b_g1_query),
         g1("h", &pk.h_query),
         g1("l", &pk.l_query),
-        KeySection { name: crate::kernels::G2_SECTION.into(), data: KeyData::G2Points(prova_codec::g2s_to_limbs(&pk.b_g2_query)) },
+        KeySection { name: G2_SECTION.into(), data: KeyData::G2Points(prova_codec::g2s_to_limbs(&pk.b_g2_query)) },
         g1(CONSTANTS_SECTION, &[pk.beta_g1, pk.delta_g1]),
         KeySection { name: VK_SECTION.into(), data: KeyData::Bytes(encode_vk(&vk_of(pk))) },
     ]

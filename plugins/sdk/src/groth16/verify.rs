@@ -14,10 +14,10 @@ use ark_bn254::{Bn254, Fr, G1Projective};
 use ark_ec::pairing::Pairing;
 use ark_ec::{AffineRepr, CurveGroup};
 use ark_ff::{PrimeField, Zero};
-use prova_guest::AdapterError;
 use sha3::{Digest, Keccak256};
 
-use crate::encoding::{BatchProof, VerifyingKey};
+use super::encoding::{BatchProof, VerifyingKey};
+use crate::AdapterError;
 
 /// Weight of proof `i` in a batched check over `transcript`.
 pub fn weight(transcript: &[u8], i: u32) -> Fr {

@@ -14,10 +14,10 @@
 //! verifying key  "PVK1" | alpha: G1 | beta: G2 | gamma: G2 | delta: G2 | n: u32 | n x G1 (IC)
 //! ```
 
+use crate::AdapterError;
 use ark_bn254::{Fq, Fq2, Fr, G1Affine, G2Affine};
 use ark_ec::AffineRepr;
 use ark_ff::{BigInteger, PrimeField, Zero};
-use prova_guest::AdapterError;
 
 pub const BATCH_MAGIC: &[u8; 4] = b"PVB1";
 pub const AGGREGATE_MAGIC: &[u8; 4] = b"PVA1";

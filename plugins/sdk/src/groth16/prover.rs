@@ -10,11 +10,11 @@ use ark_ec::CurveGroup;
 use ark_ff::{FftField, Field, PrimeField, Zero};
 use ark_groth16::r1cs_to_qap::evaluate_constraint;
 use ark_relations::gr1cs::{ConstraintSynthesizer, ConstraintSystem, OptimizationGoal, R1CS_PREDICATE_LABEL, SynthesisMode};
-use prova_guest::AdapterError;
-use prova_guest::kernels::Ntt;
 use sha3::{Digest, Keccak256};
 
-use crate::encoding::Proof;
+use super::encoding::Proof;
+use crate::AdapterError;
+use crate::kernels::Ntt;
 
 /// The G1 query vectors of the proving key, by key-section name.
 #[derive(Debug, Clone, Copy)]
@@ -58,12 +58,12 @@ fn internal(what: &str) -> impl FnOnce(ark_relations::gr1cs::SynthesisError) -> 
     move |e| AdapterError::Internal(format!("{what}: {e}"))
 }
 
-/// `r` and `s` derived from the statement and a domain tag: proofs are reproducible (useful to
-/// compare provers) and no randomness import is needed. Zero knowledge is not a goal here: the
+/// `r` and `s` derived from the statement and the plugin's name: proofs are reproducible (useful
+/// to compare provers) and no randomness import is needed. Zero knowledge is not a goal here: the
 /// batch data is public rollup data.
-pub fn derive_rs(seed: &[u8]) -> (Fr, Fr) {
-    let h = |tag: &[u8]| Fr::from_be_bytes_mod_order(&Keccak256::new().chain_update(tag).chain_update(seed).finalize());
-    (h(b"prova/transfer-groth16/r"), h(b"prova/transfer-groth16/s"))
+pub fn derive_rs(plugin: &str, seed: &[u8]) -> (Fr, Fr) {
+    let h = |tag: String| Fr::from_be_bytes_mod_order(&Keccak256::new().chain_update(tag.as_bytes()).chain_update(seed).finalize());
+    (h(format!("prova/{plugin}/r")), h(format!("prova/{plugin}/s")))
 }
 
 /// Proves `circuit` with blinding `r`, `s`.

@@ -42,6 +42,12 @@ pub struct Gadgets {
     params: CRHParametersVar<Fr>,
 }
 
+impl Default for Gadgets {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Gadgets {
     pub fn new() -> Self {
         Self { params: CRHParametersVar { parameters: config().clone() } }
