@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Copies ABI and bytecode of the deployed contracts from forge's out/ into
-host/chain/artifacts/ (what the Rust bindings read), or with --check fails if they differ.
+host/chain/artifacts/ (what the Rust bindings read), and the creation bytecode of the verifier
+contracts plugins carry into the plugin crates (PLUGIN_VERIFIERS), or with --check fails if any
+differ.
 
 usage: contracts/artifacts.py [--check]     (after `forge build` in contracts/)
 """
@@ -8,6 +10,8 @@ import json, os, sys
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 CONTRACTS = ["Stake", "RollupManager", "Groth16BatchVerifier", "ProofPool", "ExampleRequester", "SimVerifier"]
+# contract -> the file its plugin includes (raw creation bytecode; the plugin names it as its verifier)
+PLUGIN_VERIFIERS = {"TallyVerifier": "plugins/tally-groth16/TallyVerifier.bin"}
 
 
 def artifact(name):
@@ -28,6 +32,17 @@ def main():
                 drift.append(name)
             else:
                 with open(path, "w") as f:
+                    f.write(fresh)
+                print(f"updated {path}")
+    for name, rel in PLUGIN_VERIFIERS.items():
+        path = os.path.join(ROOT, rel)
+        fresh = bytes.fromhex(artifact(name)["bytecode"]["object"].removeprefix("0x"))
+        old = open(path, "rb").read() if os.path.exists(path) else None
+        if old != fresh:
+            if check:
+                drift.append(name)
+            else:
+                with open(path, "wb") as f:
                     f.write(fresh)
                 print(f"updated {path}")
     if drift:

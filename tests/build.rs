@@ -57,7 +57,7 @@ fn main() {
 
 /// Package names of the guest workspace's members that build components (not the SDK).
 fn members(plugins: &Path) -> Vec<String> {
-    let mut dirs = vec![plugins.join("transfer-groth16")];
+    let mut dirs = vec![plugins.join("transfer-groth16"), plugins.join("tally-groth16")];
     for e in std::fs::read_dir(plugins.join("fixtures")).unwrap() {
         dirs.push(e.unwrap().path());
     }

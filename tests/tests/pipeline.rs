@@ -45,7 +45,7 @@ fn a_three_batch_sequence_proves_verifies_and_rejects_every_flipped_byte() {
     let rt = runtime_with(Limits::default(), None);
     let p = rt.load(&dir.path().join("transfer-groth16.wasm")).unwrap();
     let m = p.metadata();
-    assert_eq!((m.name.as_str(), m.wit_version.as_str()), ("transfer-groth16", "0.2.0"));
+    assert_eq!((m.name.as_str(), m.wit_version.as_str()), ("transfer-groth16", "0.3.0"));
     assert!(m.verifying_key.as_ref().is_some_and(|vk| vk.starts_with(b"PVK1")));
 
     let witnesses = p.sample_sequence(3, 11).unwrap();
@@ -116,4 +116,32 @@ fn a_corrupt_key_file_fails_only_the_jobs_that_need_keys_and_setup_replaces_it()
     assert!(p.key_problem().is_none());
     let proof = p.prove_batch("repaired", &w[0], &PROVER).unwrap();
     assert_eq!(p.verify("repaired", Stage::Batch, &proof).unwrap().prover, PROVER);
+}
+
+/// A plugin built against WIT 0.2 (`tests/fixtures/transfer-groth16-wit-0.2.0.wasm`, the reference
+/// adapter as released for 0.2) still loads, through the host's 0.2 bindings, and proves; its
+/// proofs verify under the 0.3 build of the same adapter with the same keys, and the 0.3 build's
+/// under it.
+#[test]
+fn a_wit_0_2_plugin_still_loads_and_proves() {
+    let dir = transfer_dir();
+    let old = tempfile::tempdir().unwrap();
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/transfer-groth16-wit-0.2.0.wasm");
+    std::fs::copy(fixture, old.path().join("old.wasm")).unwrap();
+    std::fs::copy(dir.path().join("transfer-groth16.keys"), old.path().join("old.keys")).unwrap();
+    let rt = runtime_with(Limits::default(), None);
+    let p02 = rt.load(&old.path().join("old.wasm")).unwrap();
+    let p03 = rt.load(&dir.path().join("transfer-groth16.wasm")).unwrap();
+    assert_eq!(p02.metadata().wit_version, "0.2.0");
+    assert_eq!(p02.metadata().verifier, prova_runtime::Verifier::Groth16Batch, "0.2 plugins use the standard verifier");
+    assert_eq!(p02.metadata().verifying_key, p03.metadata().verifying_key);
+
+    let witnesses = p02.sample_sequence(2, 5).unwrap();
+    assert_eq!(witnesses, p03.sample_sequence(2, 5).unwrap());
+    let from_02 = p02.prove_batch("batch 0", &witnesses[0], &PROVER).unwrap();
+    let from_03 = p03.prove_batch("batch 1", &witnesses[1], &PROVER).unwrap();
+    p03.verify("0.2 proof", Stage::Batch, &from_02).unwrap();
+    let fin = p02.finalize("final", &p02.aggregate("aggregate", &[from_02, from_03]).unwrap(), &PROVER).unwrap();
+    let claim = p03.verify("0.2 final", Stage::Final, &fin).unwrap();
+    assert_eq!(claim.batch_commitments.len(), 2);
 }

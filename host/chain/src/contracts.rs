@@ -268,6 +268,16 @@ impl Deployment {
         create(chain, &ExampleRequester::BYTECODE, args, "ExampleRequester").await
     }
 
+    /// The verifier a rollup registers with: the deployment's standard `Groth16BatchVerifier`,
+    /// or a fresh deployment of `own_creation_code`, the plugin's own contract (WIT 0.3).
+    #[instrument(skip_all, fields(own = own_creation_code.is_some()))]
+    pub async fn verifier_for(&self, admin: &dyn BaseChain, own_creation_code: Option<&[u8]>) -> Result<Address, ChainError> {
+        match own_creation_code {
+            None => Ok(self.verifier),
+            Some(code) => create(admin, code, vec![], "the plugin's verifier").await,
+        }
+    }
+
     #[instrument(skip_all)]
     pub async fn register_rollup(&self, admin: &dyn BaseChain, params: RollupParams) -> Result<u32, ChainError> {
         let r = admin.send(tx(self.manager, RollupManager::registerRollupCall { p: params }.abi_encode(), "register rollup")).await?;

@@ -84,7 +84,7 @@ pub async fn deploy_rollup(
     })?;
     let deployment = Deployment::deploy(admin, p.withdraw_delay).await?;
     let params = RollupParams {
-        verifier: deployment.verifier,
+        verifier: deployment.verifier_for(admin, plugin.metadata().own_verifier()).await?,
         verifyingKey: Bytes::from(vk),
         sequencer,
         genesisStateRoot: genesis,

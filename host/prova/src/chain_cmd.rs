@@ -222,8 +222,9 @@ pub fn rollup(c: &RollupCommand, plugin: impl FnOnce(Option<&str>) -> Result<Plu
                     );
                 }
                 let admin = s.signing().await?;
+                let verifier = d.verifier_for(&admin, p.metadata().own_verifier()).await?;
                 let params = RollupParams {
-                    verifier: d.verifier,
+                    verifier,
                     verifyingKey: Bytes::from(vk),
                     sequencer,
                     genesisStateRoot: genesis,
@@ -239,9 +240,11 @@ pub fn rollup(c: &RollupCommand, plugin: impl FnOnce(Option<&str>) -> Result<Plu
                 let id = d.register_rollup(&admin, params).await?;
                 s.print(
                     format!(
-                        "rollup {id} registered (plugin {name}, T1 {t1}, T2 {t2}, genesis {genesis}); fund it with `prova rollup fund`"
+                        "rollup {id} registered (plugin {name}, T1 {t1}, T2 {t2}, genesis {genesis}, verifier {verifier}: {}); fund \
+                         it with `prova rollup fund`",
+                        p.metadata().verifier
                     ),
-                    json!({ "rollup": id, "genesis_root": genesis, "t1": t1, "t2": t2 }),
+                    json!({ "rollup": id, "genesis_root": genesis, "t1": t1, "t2": t2, "verifier": verifier }),
                 );
                 Ok(())
             })

@@ -84,7 +84,7 @@ pub fn run(args: Args) -> Result<()> {
     let dir = &args.plugins;
     match &args.command {
         Command::Plugins(PluginsCommand::List) => {
-            println!("plugins in {} (host speaks prova:adapter@{})", dir.display(), prova_runtime::wit_version());
+            println!("plugins in {} (host loads prova:adapter {})", dir.display(), prova_runtime::wit_versions());
             let catalog = rt.catalog(dir)?;
             for p in catalog.plugins() {
                 print_plugin(p);
@@ -199,6 +199,7 @@ fn print_plugin(p: &Plugin) {
     let m = p.metadata();
     println!("  {}  (rollup type {:?}, WIT {}, file {})", m.name, m.rollup_type, m.wit_version, p.path().display());
     println!("      proof system: {}", m.proof_system);
+    println!("      on-chain verifier: {}", m.verifier);
     println!("      memory per job: {} MiB, max batches per aggregate: {}", m.memory_bytes >> 20, m.max_batches);
     println!("      component keccak256: {}", p.digest_hex());
     match (&m.verifying_key, p.keys()) {

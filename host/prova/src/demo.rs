@@ -55,6 +55,16 @@ async fn demo(a: &DemoArgs, plugin: Arc<Plugin>, dir: &std::path::Path) -> Resul
     for (m, stake) in miners.iter().zip(STAKES) {
         world.deployment.deposit(&chain.handle(*m), U256::from(stake)).await?;
     }
+    let verifier = world.deployment.rollup_config(&chain.handle(admin), world.rollup).await?.verifier;
+    println!(
+        "rollup {} (plugin {}): final proofs checked by {verifier}, {}",
+        world.rollup,
+        plugin.metadata().name,
+        match plugin.metadata().own_verifier() {
+            None => "the standard Groth16BatchVerifier".to_string(),
+            Some(_) => format!("the plugin's own contract (the standard verifier is {})", world.deployment.verifier),
+        }
+    );
     println!(
         "embedded chain: {} ms blocks, T1 = {} and T2 = {} blocks (read back from chain: {:?}), reward {} ETH per sequence",
         a.block_ms,

@@ -35,7 +35,7 @@ fn the_pipeline_runs_from_files_and_a_tampered_proof_fails_verify() {
     let run = |args: &[&str]| prova(dir.path(), cache.path(), args);
 
     let list = ok(&run(&["plugins", "list"]));
-    assert!(list.contains("transfer-groth16") && list.contains("verifying key:") && list.contains("WIT 0.2.0"), "{list}");
+    assert!(list.contains("transfer-groth16") && list.contains("verifying key:") && list.contains("WIT 0.3.0"), "{list}");
 
     ok(&run(&["plugins", "sample-input", "--batches", "2", "--seed", "5", "--out", &w("in")]));
     for i in 0..2 {
@@ -107,7 +107,11 @@ fn bad_plugins_are_one_line_errors() {
     let dir = plugin_dir(&[("old", plugins::FIXTURE_WRONG_VERSION), ("fs", plugins::FIXTURE_FORBIDDEN_IMPORT)]);
     let o = prova(dir.path(), cache.path(), &["plugins", "list"]);
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(out.contains("incompatible major version") && out.contains("wasi:filesystem"), "{out}");
+    assert!(
+        out.contains("built against prova:adapter@1.0.0; this host loads prova:adapter versions 0.3.0, 0.2.0")
+            && out.contains("wasi:filesystem"),
+        "{out}"
+    );
     assert!(error_line(&o).contains("2 plugin(s) refused"));
 }
 
@@ -198,4 +202,71 @@ fn bad_node_configs_and_keystores_are_one_line_errors() {
         .output()
         .unwrap();
     assert!(error_line(&again).contains("refusing to overwrite"));
+}
+
+/// `prova demo` verifies each plugin's sequences on the embedded chain through the verifier the
+/// plugin names: transfer through the standard Groth16BatchVerifier, tally through its own
+/// contract, deployed for it.
+#[test]
+fn the_demo_verifies_each_plugin_through_the_verifier_it_names() {
+    let dir = transfer_dir();
+    std::fs::copy(plugins::TALLY_GROTH16, dir.path().join("tally-groth16.wasm")).unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    ok(&prova(dir.path(), cache.path(), &["plugins", "setup", "--plugin", "tally-groth16"]));
+    for (plugin, verifier) in [("transfer-groth16", "the standard Groth16BatchVerifier"), ("tally-groth16", "the plugin's own contract")] {
+        let out = ok(&prova(
+            dir.path(),
+            cache.path(),
+            &["demo", "--plugin", plugin, "--miners", "1", "--sequences", "2", "--max-batches", "2", "--block-ms", "300"],
+        ));
+        let line = out.lines().find(|l| l.contains("final proofs checked by")).unwrap_or_else(|| panic!("{out}"));
+        assert!(line.contains(&format!("(plugin {plugin})")) && line.contains(verifier), "{line}");
+        assert!(out.contains("every sequence verified"), "{out}");
+    }
+}
+
+/// Cargo for a crate outside this repository: none of the outer build's settings leak in, and
+/// its output goes to `target` (shared between runs, so that only the first compiles arkworks).
+fn cargo(dir: &Path, target: &Path, args: &[&str]) -> Output {
+    let o = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(args)
+        .current_dir(dir)
+        .env("CARGO_TARGET_DIR", target)
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("CARGO_BUILD_TARGET")
+        .env_remove("CARGO_MAKEFLAGS")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "cargo {args:?} failed: {}", String::from_utf8_lossy(&o.stderr));
+    o
+}
+
+/// What a rollup team does first, in a folder outside the repository: `prova plugins new`, the
+/// crate's own `cargo test`, a component build, and a sample proved and verified by `prova`.
+#[test]
+fn plugins_new_writes_a_crate_that_tests_builds_and_proves_outside_the_repository() {
+    let work = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let dir = work.path().to_str().unwrap();
+    let e = error_line(&prova(work.path(), cache.path(), &["plugins", "new", "Demo_Rollup", "--dir", dir]));
+    assert!(e.contains("may hold only lowercase letters, digits and '-'"), "{e}");
+    ok(&prova(work.path(), cache.path(), &["plugins", "new", "demo-rollup", "--dir", dir]));
+    let e = error_line(&prova(work.path(), cache.path(), &["plugins", "new", "demo-rollup", "--dir", dir]));
+    assert!(e.contains("already exists"), "{e}");
+    let e = error_line(&prova(work.path(), cache.path(), &["plugins", "new", "other", "--dir", dir, "--sdk", dir]));
+    assert!(e.contains("no prova guest SDK at") && !work.path().join("other").exists(), "{e}");
+
+    let krate = work.path().join("demo-rollup");
+    // <target>/debug/prova -> <target>/plugin-new
+    let target = Path::new(env!("CARGO_BIN_EXE_prova")).parent().unwrap().parent().unwrap().join("plugin-new");
+    let tests = cargo(&krate, &target.join("native"), &["test"]);
+    assert!(String::from_utf8_lossy(&tests.stdout).contains("test result: ok. 3 passed"), "{}", String::from_utf8_lossy(&tests.stdout));
+    cargo(&krate, &target.join("wasm"), &["build", "--release", "--target", "wasm32-wasip2"]);
+
+    let plugins = tempfile::tempdir().unwrap();
+    std::fs::copy(target.join("wasm/wasm32-wasip2/release/demo_rollup.wasm"), plugins.path().join("demo-rollup.wasm")).unwrap();
+    ok(&prova(plugins.path(), cache.path(), &["plugins", "setup", "--plugin", "demo-rollup"]));
+    let out = ok(&prova(plugins.path(), cache.path(), &["prove", "sample", "--plugin", "demo-rollup", "--batches", "2"]));
+    assert!(out.contains("verified: 2 batches"), "{out}");
 }

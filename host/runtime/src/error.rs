@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::bindings::current as wit;
+use crate::bindings;
 use crate::types::AdapterError;
 
 /// Why a plugin could not be loaded or its keys used.
@@ -13,9 +13,9 @@ pub enum RuntimeError {
     Read { path: PathBuf, source: std::io::Error },
     #[error("plugin {path}: not a valid WebAssembly component: {why}")]
     Invalid { path: PathBuf, why: String },
-    #[error("plugin {path}: not a prova adapter: it exports no `{}` interface", wit::ADAPTER_INTERFACE)]
+    #[error("plugin {path}: not a prova adapter: it exports no `{}` interface", bindings::ADAPTER_INTERFACE)]
     NotAnAdapter { path: PathBuf },
-    #[error("plugin {path}: built against prova:adapter@{found}, this host speaks prova:adapter@{supported} (incompatible major version)")]
+    #[error("plugin {path}: built against prova:adapter@{found}; this host loads prova:adapter versions {supported}")]
     WitVersion { path: PathBuf, found: String, supported: String },
     #[error("plugin {path}: imports `{import}`, which plugins may not use (no filesystem, network or secure randomness)")]
     ForbiddenImport { path: PathBuf, import: String },

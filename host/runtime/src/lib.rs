@@ -34,7 +34,6 @@ use tracing::{info_span, warn};
 use wasmtime::component::Linker;
 use wasmtime::{Config, Engine};
 
-use bindings::current as wit;
 pub use catalog::{Catalog, MAX_PLUGIN_NAME, check_plugin_name};
 pub use error::{JobError, JobErrorKind, RuntimeError};
 use host::HostState;
@@ -42,16 +41,15 @@ pub use keys::KeySet;
 pub use limits::Limits;
 pub use plugin::Plugin;
 pub use stats::KernelStats;
-pub use types::{AdapterError, BatchStatement, Claim, PluginMetadata, Stage};
+pub use types::{AdapterError, BatchStatement, Claim, PluginMetadata, Stage, Verifier};
 
 use epoch::EpochTicker;
-use plugin::{KeyState, NeedsKeys};
+use plugin::{KeyState, NeedsKeys, Pre};
 use policy::{ALLOWED_IMPORTS, compatible, interface_of, version_of};
 
-/// The WIT package version this host speaks, as `major.minor.patch`.
-pub fn wit_version() -> String {
-    let (a, b, c) = wit::VERSION;
-    format!("{a}.{b}.{c}")
+/// Every WIT version this host loads, newest first, for messages ("0.3.0, 0.2.0").
+pub fn wit_versions() -> String {
+    [bindings::v0_3::VERSION, bindings::v0_2::VERSION].map(|(a, b, c)| format!("{a}.{b}.{c}")).join(", ")
 }
 
 /// Host configuration.
@@ -82,7 +80,7 @@ impl Runtime {
         c.epoch_interruption(true);
         let engine = Engine::new(&c).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         let mut linker = Linker::new(&engine);
-        wit::add_to_linker(&mut linker).map_err(|e| RuntimeError::Engine(format!("linking host imports: {e:#}")))?;
+        bindings::add_to_linker(&mut linker).map_err(|e| RuntimeError::Engine(format!("linking host imports: {e:#}")))?;
         let ticker = Arc::new(EpochTicker::start(&engine));
         Ok(Self { engine, linker, config, ticker })
     }
@@ -111,26 +109,29 @@ impl Runtime {
         let export = ty
             .exports(&self.engine)
             .map(|(name, _)| name.to_string())
-            .find(|n| interface_of(n) == wit::ADAPTER_INTERFACE)
+            .find(|n| interface_of(n) == bindings::ADAPTER_INTERFACE)
             .ok_or_else(|| RuntimeError::NotAnAdapter { path: path.to_owned() })?;
         let found = version_of(&export);
-        if !found.is_some_and(|v| compatible(v, wit::VERSION)) {
-            return Err(RuntimeError::WitVersion {
+        let speaks = |supported| found.is_some_and(|v| compatible(v, supported));
+        let version = [bindings::v0_3::VERSION, bindings::v0_2::VERSION].into_iter().find(|v| speaks(*v)).ok_or_else(|| {
+            RuntimeError::WitVersion {
                 path: path.to_owned(),
                 found: export.split_once('@').map_or("(none)", |x| x.1).to_string(),
-                supported: wit_version(),
-            });
-        }
+                supported: wit_versions(),
+            }
+        })?;
         for (name, _) in ty.imports(&self.engine) {
             if !ALLOWED_IMPORTS.contains(&interface_of(name)) {
                 return Err(RuntimeError::ForbiddenImport { path: path.to_owned(), import: name.to_string() });
             }
         }
-        let pre = self
-            .linker
-            .instantiate_pre(&component)
-            .and_then(wit::CircuitAdapterPre::new)
-            .map_err(|e| RuntimeError::Link { path: path.to_owned(), why: format!("{e:#}") })?;
+        let link = |e: wasmtime::Error| RuntimeError::Link { path: path.to_owned(), why: format!("{e:#}") };
+        let instance_pre = self.linker.instantiate_pre(&component).map_err(link)?;
+        let pre = if version == bindings::v0_2::VERSION {
+            Pre::V0_2(bindings::v0_2::CircuitAdapterPre::new(instance_pre).map_err(link)?)
+        } else {
+            Pre::V0_3(bindings::v0_3::CircuitAdapterPre::new(instance_pre).map_err(link)?)
+        };
 
         let key_path = path.with_extension("keys");
         // A broken key file must not hide the plugin (nor stop `setup` from replacing it): the
@@ -161,12 +162,14 @@ impl Runtime {
         };
         let metadata_limits =
             Limits { fuel_per_job: limits::METADATA_FUEL, wall_time_per_job: Duration::from_secs(10), ..self.config.limits.clone() };
-        let metadata: PluginMetadata = plugin
-            .run("metadata", &metadata_limits, NeedsKeys::No, |a, s| a.call_metadata(s).map(Ok::<_, wit::types::AdapterError>))
-            .map(Into::<PluginMetadata>::into)
-            .map_err(|e| RuntimeError::Metadata { path: path.to_owned(), source: Box::new(e) })?;
-        if !version_of(&format!("@{}", metadata.wit_version)).is_some_and(|v| compatible(v, wit::VERSION)) {
-            return Err(RuntimeError::WitVersion { path: path.to_owned(), found: metadata.wit_version, supported: wit_version() });
+        let metadata: PluginMetadata = plugin::job!(plugin, "metadata", &metadata_limits, NeedsKeys::No, |a, s| a
+            .call_metadata(s)
+            .map(|m| Ok::<_, AdapterError>(m.into())))
+        .map_err(|e| RuntimeError::Metadata { path: path.to_owned(), source: Box::new(e) })?;
+        // The metadata's version must be the one the component exports (a stale constant in an
+        // adapter would misreport what it speaks).
+        if !version_of(&format!("@{}", metadata.wit_version)).is_some_and(|v| compatible(v, version)) {
+            return Err(RuntimeError::WitVersion { path: path.to_owned(), found: metadata.wit_version, supported: wit_versions() });
         }
         if let Err(why) = check_plugin_name(&metadata.name) {
             return Err(RuntimeError::BadName { path: path.to_owned(), name: metadata.name, why });

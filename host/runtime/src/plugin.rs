@@ -7,7 +7,7 @@ use std::time::Instant;
 use tracing::{debug, info_span, warn};
 use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 
-use crate::bindings::current as wit;
+use crate::bindings::{v0_2, v0_3};
 use crate::epoch::EpochTicker;
 use crate::error::{JobError, JobErrorKind, WallTimeExceeded};
 use crate::host::HostState;
@@ -28,6 +28,45 @@ pub(crate) enum NeedsKeys {
     No,
 }
 
+/// A plugin's component, ready to instantiate, through the bindings of the WIT version it speaks.
+pub(crate) enum Pre {
+    V0_2(v0_2::CircuitAdapterPre<HostState>),
+    V0_3(v0_3::CircuitAdapterPre<HostState>),
+}
+
+/// Runs `$call` as one job on the plugin's `adapter` export, whichever WIT version it speaks:
+/// `$a` is the export and `$s` the store, with that version's generated types, so the same
+/// conversions (`.into()`) pick that version's impls. The call's value leaves the arm already
+/// converted to the host's types.
+macro_rules! job {
+    ($plugin:expr, $job:expr, $limits:expr, $needs:expr, |$a:ident, $s:ident| $call:expr) => {{
+        let p: &$crate::plugin::Plugin = &$plugin;
+        match &p.pre {
+            $crate::plugin::Pre::V0_2(pre) => p.run(
+                $job,
+                $limits,
+                $needs,
+                |st| pre.instantiate(st),
+                |i, $s| {
+                    let $a = i.prova_adapter_adapter();
+                    $call
+                },
+            ),
+            $crate::plugin::Pre::V0_3(pre) => p.run(
+                $job,
+                $limits,
+                $needs,
+                |st| pre.instantiate(st),
+                |i, $s| {
+                    let $a = i.prova_adapter_adapter();
+                    $call
+                },
+            ),
+        }
+    }};
+}
+pub(crate) use job;
+
 /// A loaded, checked plugin. Cheap to share across threads; every call is one job.
 pub struct Plugin {
     pub(crate) label: String,
@@ -35,7 +74,7 @@ pub struct Plugin {
     pub(crate) digest: [u8; 32],
     pub(crate) key_path: PathBuf,
     pub(crate) keys: RwLock<KeyState>,
-    pub(crate) pre: wit::CircuitAdapterPre<HostState>,
+    pub(crate) pre: Pre,
     pub(crate) engine: Engine,
     /// Keeps wall-time bounds working for as long as the plugin lives, runtime dropped or not.
     pub(crate) _ticker: Arc<EpochTicker>,
@@ -102,12 +141,13 @@ impl Plugin {
     }
 
     /// Runs one job on a fresh instance under `limits`.
-    pub(crate) fn run<T, E: Into<AdapterError>>(
+    pub(crate) fn run<I, T, E: Into<AdapterError>>(
         &self,
         job: &str,
         limits: &Limits,
         needs_keys: NeedsKeys,
-        call: impl FnOnce(&wit::guest::Guest, &mut Store<HostState>) -> wasmtime::Result<Result<T, E>>,
+        instantiate: impl FnOnce(&mut Store<HostState>) -> wasmtime::Result<I>,
+        call: impl FnOnce(&I, &mut Store<HostState>) -> wasmtime::Result<Result<T, E>>,
     ) -> Result<T, JobError> {
         let span = info_span!("plugin.job", plugin = %self.label, job);
         let _g = span.enter();
@@ -125,7 +165,7 @@ impl Plugin {
             if Instant::now() >= deadline { Err(wasmtime::Error::new(WallTimeExceeded)) } else { Ok(UpdateDeadline::Continue(1)) }
         });
 
-        let result = self.pre.instantiate(&mut store).and_then(|instance| call(instance.prova_adapter_adapter(), &mut store));
+        let result = instantiate(&mut store).and_then(|instance| call(&instance, &mut store));
         let stderr = store.data().stderr_text();
         if !stderr.is_empty() {
             debug!(target: "prova::guest", plugin = %self.label, job, "{}", stderr.trim_end());
@@ -162,8 +202,9 @@ impl Plugin {
     /// Runs the plugin's deterministic dev setup and installs the key set beside the plugin
     /// (atomically). Returns the installed set.
     pub fn setup(&self, seed: &[u8]) -> Result<Arc<KeySet>, JobError> {
-        let sections = self.run("setup", self.limits(), NeedsKeys::No, |a, s| a.call_setup(s, seed))?;
-        let sections: Vec<(String, keys::SectionData)> = sections.into_iter().map(|k| (k.name, k.data.into())).collect();
+        let sections: Vec<(String, keys::SectionData)> = job!(self, "setup", self.limits(), NeedsKeys::No, |a, s| a
+            .call_setup(s, seed)
+            .map(|r| r.map(|sections| sections.into_iter().map(|k| (k.name, k.data.into())).collect())))?;
         let fail = |kind| JobError { plugin: self.label.clone(), job: "setup".into(), kind };
         let set = KeySet::from_sections(sections)
             .and_then(|k| {
@@ -179,32 +220,32 @@ impl Plugin {
 
     /// A sample sequence of `batches` batch witnesses.
     pub fn sample_sequence(&self, batches: u32, seed: u64) -> Result<Vec<Vec<u8>>, JobError> {
-        self.run("sample-sequence", self.limits(), NeedsKeys::No, |a, s| a.call_sample_sequence(s, batches, seed))
+        job!(self, "sample-sequence", self.limits(), NeedsKeys::No, |a, s| a.call_sample_sequence(s, batches, seed))
     }
 
     /// What a batch witness states, without proving it.
     pub fn inspect_batch(&self, job: &str, witness: &[u8]) -> Result<BatchStatement, JobError> {
-        self.run(job, self.limits(), NeedsKeys::No, |a, s| a.call_inspect_batch(s, witness)).map(Into::into)
+        job!(self, job, self.limits(), NeedsKeys::No, |a, s| a.call_inspect_batch(s, witness).map(|r| r.map(BatchStatement::from)))
     }
 
     /// Proves one batch for `prover`.
     pub fn prove_batch(&self, job: &str, witness: &[u8], prover: &[u8; 20]) -> Result<Vec<u8>, JobError> {
-        self.run(job, self.limits(), NeedsKeys::Yes, |a, s| a.call_prove_batch(s, witness, &prover.to_vec()))
+        job!(self, job, self.limits(), NeedsKeys::Yes, |a, s| a.call_prove_batch(s, witness, &prover.to_vec()))
     }
 
     /// Combines batch proofs of one sequence.
     pub fn aggregate(&self, job: &str, batch_proofs: &[Vec<u8>]) -> Result<Vec<u8>, JobError> {
-        self.run(job, self.limits(), NeedsKeys::Yes, |a, s| a.call_aggregate(s, batch_proofs))
+        job!(self, job, self.limits(), NeedsKeys::Yes, |a, s| a.call_aggregate(s, batch_proofs))
     }
 
     /// Binds a batch proof or an aggregate to `submitter`.
     pub fn finalize(&self, job: &str, proof: &[u8], submitter: &[u8; 20]) -> Result<Vec<u8>, JobError> {
-        self.run(job, self.limits(), NeedsKeys::Yes, |a, s| a.call_finalize(s, proof, &submitter.to_vec()))
+        job!(self, job, self.limits(), NeedsKeys::Yes, |a, s| a.call_finalize(s, proof, &submitter.to_vec()))
     }
 
     /// Checks a proof of `stage`.
     pub fn verify(&self, job: &str, stage: Stage, proof: &[u8]) -> Result<Claim, JobError> {
-        self.run(job, self.limits(), NeedsKeys::Yes, |a, s| a.call_verify(s, stage.into(), proof)).map(Into::into)
+        job!(self, job, self.limits(), NeedsKeys::Yes, |a, s| a.call_verify(s, stage.into(), proof).map(|r| r.map(Claim::from)))
     }
 }
 

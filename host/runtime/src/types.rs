@@ -31,6 +31,25 @@ impl std::fmt::Display for Stage {
     }
 }
 
+/// The contract that checks a plugin's final proofs on chain (WIT `verifier`; 0.2 plugins are
+/// always [`Verifier::Groth16Batch`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verifier {
+    /// The standard `Groth16BatchVerifier`, one deployment per chain.
+    Groth16Batch,
+    /// The plugin's own contract: EVM creation bytecode, deployed per rollup.
+    Contract(Vec<u8>),
+}
+
+impl std::fmt::Display for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Verifier::Groth16Batch => f.write_str("the standard Groth16BatchVerifier"),
+            Verifier::Contract(code) => write!(f, "its own contract ({} bytes of creation code)", code.len()),
+        }
+    }
+}
+
 /// What a plugin says about itself (`metadata` export).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PluginMetadata {
@@ -42,6 +61,17 @@ pub struct PluginMetadata {
     pub memory_bytes: u64,
     pub max_batches: u32,
     pub key_sections: Vec<String>,
+    pub verifier: Verifier,
+}
+
+impl PluginMetadata {
+    /// The creation bytecode of the plugin's own verifier contract, if it names one.
+    pub fn own_verifier(&self) -> Option<&[u8]> {
+        match &self.verifier {
+            Verifier::Groth16Batch => None,
+            Verifier::Contract(code) => Some(code),
+        }
+    }
 }
 
 /// What a batch witness states (`inspect-batch` export).

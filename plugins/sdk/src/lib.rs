@@ -28,7 +28,9 @@ pub mod bindings {
 }
 
 pub use bindings::exports::prova::adapter::adapter::Guest as Adapter;
-pub use bindings::prova::adapter::types::{AdapterError, AdapterInfo, BatchStatement, Claim, KeyData, KeySection, ResourceRequest, Stage};
+pub use bindings::prova::adapter::types::{
+    AdapterError, AdapterInfo, BatchStatement, Claim, KeyData, KeySection, ResourceRequest, Stage, Verifier,
+};
 pub use {ark_bn254, ark_ec, ark_ff, ark_r1cs_std, ark_relations, ark_serialize};
 
 /// The WIT package version this SDK was generated from; adapters report it in `metadata`. It

@@ -42,7 +42,7 @@ use ark_r1cs_std::fields::fp::FpVar;
 use ark_relations::gr1cs::{ConstraintSynthesizer, ConstraintSystemRef, SynthesisError};
 
 use self::encoding::{AGGREGATE_MAGIC, Address, BATCH_MAGIC, BatchProof, Bundle, FINAL_MAGIC, MAX_BATCHES, VerifyingKey, put_fr};
-use crate::{Adapter, AdapterError, AdapterInfo, BatchStatement, Claim, KeySection, ResourceRequest, Stage};
+use crate::{Adapter, AdapterError, AdapterInfo, BatchStatement, Claim, KeySection, ResourceRequest, Stage, Verifier};
 
 /// What a batch states: the public inputs other than the prover.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -96,6 +96,14 @@ pub trait Rollup {
     /// `batches` (1..=[`Rollup::MAX_SAMPLE_BATCHES`]) consecutive encoded batch witnesses from a
     /// genesis, reproducible from `seed`: what the dev sequencer posts.
     fn sample(batches: u32, seed: u64) -> Result<Vec<Vec<u8>>, AdapterError>;
+
+    /// The contract that checks the final proofs on chain. The kit's proofs are what the standard
+    /// `Groth16BatchVerifier` checks; a rollup that wants its own deployment (another gas policy,
+    /// an extra check of its own) gives the creation bytecode of a contract built from
+    /// `contracts/src/templates/VerifierTemplate.sol`.
+    fn verifier() -> Verifier {
+        Verifier::Groth16Batch
+    }
 }
 
 /// The batch circuit of rollup `R`: the four public inputs, then the team's constraints.
@@ -199,6 +207,7 @@ impl<R: Rollup> Adapter for Groth16<R> {
                 max_batches: MAX_BATCHES,
                 key_sections: setup::SECTIONS.map(String::from).to_vec(),
             },
+            verifier: R::verifier(),
         }
     }
 
