@@ -42,5 +42,5 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --no-fail-fast
 fi
-# The adapter's own unit tests run natively (host kernels swapped for arkworks in-process).
-(cd plugins && cargo test --release -p prova-guest -p transfer-groth16 --target-dir "$CARGO_TARGET_DIR/wasm-plugins")
+# The SDK's and the plugins' own tests run natively (the SDK's in-process host: arkworks kernels).
+(cd plugins && cargo test --release -p prova-guest -p rollup-template -p transfer-groth16 -p tally-groth16 --target-dir "$CARGO_TARGET_DIR/wasm-plugins")

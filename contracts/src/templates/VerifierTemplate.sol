@@ -30,6 +30,9 @@ import {IRollupVerifier, Statement} from "../IRollupVerifier.sol";
 ///    registration, so that a malformed key cannot make a rollup unprovable), and never reverts.
 /// 5. View only: no storage writes, no calls but precompiles. One deployment may serve many
 ///    rollups, each with its own key.
+/// 6. No immutables: a node checks at start that the rollup's verifier runs the plugin's contract
+///    by finding the deployed code in the plugin's creation bytecode, which immutables would
+///    change.
 contract VerifierTemplate is IRollupVerifier {
     /// Most batches a proof may cover: bound your gas (obligation 2). RollupManager caps 64.
     uint256 internal constant MAX_BATCHES = 64;

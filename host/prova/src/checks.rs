@@ -98,6 +98,7 @@ pub async fn run(url: &str, source: &DeploymentSource, rollup: u32, miner: Addre
         );
     }
     lines.push(format!("plugin {name}'s verifying key is the one registered"));
+    lines.push(check_verifier(&reader, &deployment, rollup, &config, plugin).await?);
     let (stake, min) = (deployment.stake_of(&reader, miner).await?, deployment.rollup_state(&reader, rollup).await?.min_stake);
     if stake < min {
         bail!(
@@ -124,4 +125,31 @@ pub async fn run(url: &str, source: &DeploymentSource, rollup: u32, miner: Addre
         format_ether(need)
     ));
     Ok(Checked { deployment, lines })
+}
+
+/// The rollup's registered verifier runs what the plugin names: the deployment's standard
+/// verifier, or the plugin's own contract. An own contract is recognised by its deployed code
+/// appearing in the plugin's creation bytecode (exact for contracts without immutables, which
+/// `VerifierTemplate.sol` asks for).
+async fn check_verifier(reader: &RpcReader, d: &Deployment, rollup: u32, config: &RollupConfig, plugin: &Plugin) -> Result<String> {
+    let name = &plugin.metadata().name;
+    let at = config.verifier;
+    match plugin.metadata().own_verifier() {
+        None if at == d.verifier => Ok(format!("rollup {rollup}'s proofs are checked by the standard verifier, as plugin {name} expects")),
+        None => bail!(
+            "rollup {rollup}'s proofs are checked by {at}, not by the deployment's standard verifier {}: plugin {name} makes proofs for \
+             the standard one (a plugin with its own verifier names it; register the rollup with `prova rollup register`)",
+            d.verifier
+        ),
+        Some(creation) => {
+            let code = reader.code(at).await?;
+            if code.is_empty() || !creation.windows(code.len()).any(|w| w == code.as_ref()) {
+                bail!(
+                    "rollup {rollup}'s verifier {at} does not run plugin {name}'s own verifier contract: its proofs could be \
+                     judged by other code (register the rollup with this plugin's `prova rollup register`)"
+                );
+            }
+            Ok(format!("rollup {rollup}'s verifier {at} runs plugin {name}'s own contract"))
+        }
+    }
 }

@@ -87,6 +87,9 @@ macro_rules! export_adapter {
         type __ProvaExportedAdapter = $t;
         #[cfg(target_arch = "wasm32")]
         $crate::bindings::__export_circuit_adapter!(__ProvaExportedAdapter with_types_in $crate::bindings);
+        // Natively, still name the adapter, so that it is checked and not dead code.
+        #[cfg(not(target_arch = "wasm32"))]
+        const _: fn() -> $crate::AdapterInfo = <$t as $crate::Adapter>::metadata;
     };
 }
 
