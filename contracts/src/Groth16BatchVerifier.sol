@@ -60,7 +60,9 @@ contract Groth16BatchVerifier is IRollupVerifier {
         return ok && _pairing(input);
     }
 
-    function verifyProof(bytes calldata vk, bytes calldata proof, Statement calldata st) external view returns (bool) {
+    /// Public and virtual so that a rollup's own verifier can add a policy in front of it (see
+    /// `TallyVerifier`).
+    function verifyProof(bytes calldata vk, bytes calldata proof, Statement calldata st) public view virtual returns (bool) {
         uint256 n = st.numBatches;
         if (n == 0 || n > MAX_BATCHES || vk.length != VK_LENGTH) return false;
         if (proof.length != HEADER + n * PROOF_BYTES + (2 * n + 1) * 32) return false;

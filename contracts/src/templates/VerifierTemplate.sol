@@ -14,13 +14,15 @@ import {IRollupVerifier, Statement} from "../IRollupVerifier.sol";
 /// Obligations. `RollupManager` relies on every one; a verifier that breaks one costs honest
 /// miners their stake or lets a forged proof be paid:
 ///
-/// 1. Return false, never revert, on any input. A reveal whose verification reverts is undone
-///    instead of judged, so a bad proof could never be slashed. Check every length and offset
-///    before reading, call precompiles with `staticcall` and treat failure as false.
+/// 1. Return false on a bad proof, and never revert. The manager catches a revert and counts it as
+///    false, so a verifier that reverts on a valid proof (an unchecked offset, a failed
+///    precompile call left to bubble up) slashes an honest miner. Check every length and offset
+///    before reading, call precompiles with `staticcall` and treat their failure as false.
 /// 2. Bounded gas. The manager forwards `verifierGasUnit * (numBatches + 3)` gas (the unit is
-///    registered per rollup) and reverts a reveal sent with less, so that running out of gas is
-///    never read as a bad proof. Measure your cost per batch (`forge test --gas-report`) and
-///    register a unit above it; refuse sizes you cannot verify within it.
+///    registered per rollup; it reverts a reveal sent with too little for that), and running out
+///    inside the verifier is caught as false too: a slash. Measure your cost per batch
+///    (`forge test --gas-report`), register a unit well above it (`prova rollup register
+///    --verifier-gas-unit`), and refuse sizes you cannot verify within it.
 /// 3. Bind the whole statement: the proof must prove `oldStateRoot` -> `newStateRoot`, the
 ///    sequence's data (the batch commitments chaining `oldAccInputHash` to `newAccInputHash` the
 ///    way `sequenceBatches` recorded them, or the accumulated hash itself as a public input) and
@@ -30,9 +32,9 @@ import {IRollupVerifier, Statement} from "../IRollupVerifier.sol";
 ///    registration, so that a malformed key cannot make a rollup unprovable), and never reverts.
 /// 5. View only: no storage writes, no calls but precompiles. One deployment may serve many
 ///    rollups, each with its own key.
-/// 6. No immutables: a node checks at start that the rollup's verifier runs the plugin's contract
-///    by finding the deployed code in the plugin's creation bytecode, which immutables would
-///    change.
+/// 6. Deterministic deployment: no constructor that reads chain state or the deployer, so that
+///    a node can check at start that the rollup's verifier runs exactly what the plugin's creation
+///    bytecode deploys.
 contract VerifierTemplate is IRollupVerifier {
     /// Most batches a proof may cover: bound your gas (obligation 2). RollupManager caps 64.
     uint256 internal constant MAX_BATCHES = 64;

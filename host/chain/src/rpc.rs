@@ -209,6 +209,13 @@ impl RpcReader {
         timed(self.cfg.request_timeout, "call", self.provider.call(req).latest()).await?.map_err(|e| classify("call", e))
     }
 
+    /// The runtime code `creation` deploys: the creation code run as a call without a recipient
+    /// at the newest block, so nothing is written. What a contract's deployment must hold.
+    pub async fn code_created_by(&self, creation: Bytes) -> Result<Bytes, ChainError> {
+        let req = TransactionRequest::default().with_deploy_code(creation);
+        timed(self.cfg.request_timeout, "creation call", self.provider.call(req).latest()).await?.map_err(|e| classify("creation call", e))
+    }
+
     async fn logs(&self, address: Address, from: u64, to: u64) -> Result<Vec<Log>, ChainError> {
         let filter = Filter::new().address(address).from_block(from).to_block(to);
         let logs = self.request("logs", self.provider.get_logs(&filter)).await?;

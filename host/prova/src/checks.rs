@@ -128,9 +128,9 @@ pub async fn run(url: &str, source: &DeploymentSource, rollup: u32, miner: Addre
 }
 
 /// The rollup's registered verifier runs what the plugin names: the deployment's standard
-/// verifier, or the plugin's own contract. An own contract is recognised by its deployed code
-/// appearing in the plugin's creation bytecode (exact for contracts without immutables, which
-/// `VerifierTemplate.sol` asks for).
+/// verifier, or the plugin's own contract (the deployed code equals what its creation code
+/// deploys, run as a call on this chain). Another verifier would judge the miner's proofs by
+/// other rules, and a false or reverted judgement is a slash.
 async fn check_verifier(reader: &RpcReader, d: &Deployment, rollup: u32, config: &RollupConfig, plugin: &Plugin) -> Result<String> {
     let name = &plugin.metadata().name;
     let at = config.verifier;
@@ -142,14 +142,58 @@ async fn check_verifier(reader: &RpcReader, d: &Deployment, rollup: u32, config:
             d.verifier
         ),
         Some(creation) => {
-            let code = reader.code(at).await?;
-            if code.is_empty() || !creation.windows(code.len()).any(|w| w == code.as_ref()) {
+            let expected = reader.code_created_by(creation.to_vec().into()).await?;
+            if expected.is_empty() || reader.code(at).await? != expected {
                 bail!(
-                    "rollup {rollup}'s verifier {at} does not run plugin {name}'s own verifier contract: its proofs could be \
-                     judged by other code (register the rollup with this plugin's `prova rollup register`)"
+                    "rollup {rollup}'s verifier {at} does not run plugin {name}'s own verifier contract: its proofs would be \
+                     judged by other code (register the rollup with this plugin: `prova rollup register --plugin {name}`)"
                 );
             }
             Ok(format!("rollup {rollup}'s verifier {at} runs plugin {name}'s own contract"))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use prova_chain::rpc::RpcReader;
+    use prova_node::dev::DevParams;
+    use prova_runtime::Limits;
+    use prova_tests::chain::{ADMIN, AnvilWorld, rpc_config};
+
+    use super::*;
+
+    /// On a real anvil: each plugin passes with the verifier it names and is refused with the
+    /// other, whether the other is the standard verifier or a plugin's own deployment.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_registered_verifier_must_run_what_the_plugin_names() {
+        let w = AnvilWorld::start(DevParams::default(), 1, 1, 1).await;
+        let d = w.world.deployment;
+        let tally_dir = prova_tests::plugin_dir(&[("tally-groth16", prova_tests::plugins::TALLY_GROTH16)]);
+        let runtime = prova_tests::runtime_with(Limits::default(), None);
+        let tally = runtime.load(&tally_dir.path().join("tally-groth16.wasm")).unwrap();
+        let own = d.verifier_for(w.chain(ADMIN).await.as_ref(), tally.metadata().own_verifier()).await.unwrap();
+        assert_ne!(own, d.verifier, "the plugin's own contract is a deployment of its own");
+        let reader = RpcReader::connect(&w.anvil.endpoint(), rpc_config()).await.unwrap();
+        let config = |verifier| RollupConfig {
+            verifier,
+            verifying_key: Default::default(),
+            sequencer: Address::ZERO,
+            genesis_state_root: Default::default(),
+            registered_at: 0,
+        };
+        let check = |p, at| {
+            let (reader, d) = (&reader, &d);
+            async move { check_verifier(reader, d, 1, &config(at), p).await.map_err(|e| e.to_string()) }
+        };
+        assert!(check(&w.plugin, d.verifier).await.unwrap().contains("checked by the standard verifier"));
+        assert!(check(&tally, own).await.unwrap().contains("runs plugin tally-groth16's own contract"));
+        let e = check(&w.plugin, own).await.unwrap_err();
+        assert!(e.contains("not by the deployment's standard verifier"), "{e}");
+        let e = check(&tally, d.verifier).await.unwrap_err();
+        assert!(e.contains("does not run plugin tally-groth16's own verifier contract"), "{e}");
+        // An address without code is no verifier.
+        let e = check(&tally, Address::repeat_byte(0x42)).await.unwrap_err();
+        assert!(e.contains("does not run"), "{e}");
     }
 }

@@ -144,7 +144,8 @@ fn the_readme_walkthrough_runs_as_written_and_cast_sees_the_results() {
     // What the commands printed.
     assert!(stdout.contains("written to deployment.json"), "{report}");
     assert!(stdout.contains("rollup 1 registered"), "{report}");
-    assert_eq!(stdout.lines().filter(|l| l.starts_with("ok  ")).count(), 6, "one line per check: {report}");
+    assert_eq!(stdout.lines().filter(|l| l.starts_with("ok  ")).count(), 7, "one line per check: {report}");
+    assert!(stdout.contains("ok  rollup 1's proofs are checked by the standard verifier"), "{report}");
     assert!(stdout.contains("withdrew 1 ETH in rewards"), "the first sequence's reward, all of it (the only miner): {report}");
 
     // What an outside client sees on the chain the walkthrough left running.

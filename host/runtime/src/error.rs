@@ -17,6 +17,8 @@ pub enum RuntimeError {
     NotAnAdapter { path: PathBuf },
     #[error("plugin {path}: built against prova:adapter@{found}; this host loads prova:adapter versions {supported}")]
     WitVersion { path: PathBuf, found: String, supported: String },
+    #[error("plugin {path}: exports prova:adapter@{exported} but its metadata says WIT {reported:?}: rebuild it against one SDK")]
+    MetadataVersion { path: PathBuf, exported: String, reported: String },
     #[error("plugin {path}: imports `{import}`, which plugins may not use (no filesystem, network or secure randomness)")]
     ForbiddenImport { path: PathBuf, import: String },
     #[error("plugin {path}: cannot be linked: {why}")]

@@ -49,7 +49,7 @@ use policy::{ALLOWED_IMPORTS, compatible, interface_of, version_of};
 
 /// Every WIT version this host loads, newest first, for messages ("0.3.0, 0.2.0").
 pub fn wit_versions() -> String {
-    [bindings::v0_3::VERSION, bindings::v0_2::VERSION].map(|(a, b, c)| format!("{a}.{b}.{c}")).join(", ")
+    bindings::VERSIONS.map(|(a, b, c)| format!("{a}.{b}.{c}")).join(", ")
 }
 
 /// Host configuration.
@@ -113,12 +113,10 @@ impl Runtime {
             .ok_or_else(|| RuntimeError::NotAnAdapter { path: path.to_owned() })?;
         let found = version_of(&export);
         let speaks = |supported| found.is_some_and(|v| compatible(v, supported));
-        let version = [bindings::v0_3::VERSION, bindings::v0_2::VERSION].into_iter().find(|v| speaks(*v)).ok_or_else(|| {
-            RuntimeError::WitVersion {
-                path: path.to_owned(),
-                found: export.split_once('@').map_or("(none)", |x| x.1).to_string(),
-                supported: wit_versions(),
-            }
+        let version = bindings::VERSIONS.into_iter().find(|v| speaks(*v)).ok_or_else(|| RuntimeError::WitVersion {
+            path: path.to_owned(),
+            found: export.split_once('@').map_or("(none)", |x| x.1).to_string(),
+            supported: wit_versions(),
         })?;
         for (name, _) in ty.imports(&self.engine) {
             if !ALLOWED_IMPORTS.contains(&interface_of(name)) {
@@ -126,12 +124,7 @@ impl Runtime {
             }
         }
         let link = |e: wasmtime::Error| RuntimeError::Link { path: path.to_owned(), why: format!("{e:#}") };
-        let instance_pre = self.linker.instantiate_pre(&component).map_err(link)?;
-        let pre = if version == bindings::v0_2::VERSION {
-            Pre::V0_2(bindings::v0_2::CircuitAdapterPre::new(instance_pre).map_err(link)?)
-        } else {
-            Pre::V0_3(bindings::v0_3::CircuitAdapterPre::new(instance_pre).map_err(link)?)
-        };
+        let pre = self.linker.instantiate_pre(&component).and_then(|p| Pre::new(version, p)).map_err(link)?;
 
         let key_path = path.with_extension("keys");
         // A broken key file must not hide the plugin (nor stop `setup` from replacing it): the
@@ -169,7 +162,12 @@ impl Runtime {
         // The metadata's version must be the one the component exports (a stale constant in an
         // adapter would misreport what it speaks).
         if !version_of(&format!("@{}", metadata.wit_version)).is_some_and(|v| compatible(v, version)) {
-            return Err(RuntimeError::WitVersion { path: path.to_owned(), found: metadata.wit_version, supported: wit_versions() });
+            let (a, b, c) = version;
+            return Err(RuntimeError::MetadataVersion {
+                path: path.to_owned(),
+                exported: format!("{a}.{b}.{c}"),
+                reported: metadata.wit_version,
+            });
         }
         if let Err(why) = check_plugin_name(&metadata.name) {
             return Err(RuntimeError::BadName { path: path.to_owned(), name: metadata.name, why });

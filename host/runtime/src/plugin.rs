@@ -34,6 +34,17 @@ pub(crate) enum Pre {
     V0_3(v0_3::CircuitAdapterPre<HostState>),
 }
 
+impl Pre {
+    /// The component through the bindings of `version`, one of [`crate::bindings::VERSIONS`].
+    pub(crate) fn new(version: (u64, u64, u64), pre: wasmtime::component::InstancePre<HostState>) -> wasmtime::Result<Self> {
+        match version {
+            v0_3::VERSION => Ok(Pre::V0_3(v0_3::CircuitAdapterPre::new(pre)?)),
+            v0_2::VERSION => Ok(Pre::V0_2(v0_2::CircuitAdapterPre::new(pre)?)),
+            other => Err(wasmtime::Error::msg(format!("no bindings for WIT version {other:?}"))),
+        }
+    }
+}
+
 /// Runs `$call` as one job on the plugin's `adapter` export, whichever WIT version it speaks:
 /// `$a` is the export and `$s` the store, with that version's generated types, so the same
 /// conversions (`.into()`) pick that version's impls. The call's value leaves the arm already

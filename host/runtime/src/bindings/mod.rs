@@ -4,7 +4,8 @@
 //!
 //! A version module is the `bindgen!` of its WIT, `shared_impls!()` (the conversions and host
 //! imports every version has in common, written once here), and what is its own: the metadata
-//! conversion. Adding a version is one module and one arm of `Pre` in `crate::plugin`.
+//! conversion. Adding a version is one module here (with its line in `VERSIONS` and in
+//! `add_to_linker`), and its arm in `Pre`, `Pre::new` and `job!` (`crate::plugin`).
 
 use crate::host::HostState;
 
@@ -174,6 +175,9 @@ pub const ADAPTER_INTERFACE: &str = "prova:adapter/adapter";
 
 pub mod v0_2;
 pub mod v0_3;
+
+/// Every version the host loads, newest first. `crate::plugin::Pre::new` has an arm for each.
+pub const VERSIONS: [(u64, u64, u64); 2] = [v0_3::VERSION, v0_2::VERSION];
 
 /// Links every version's imports, and WASI once (the allow-list narrows it), for `HostState`.
 pub fn add_to_linker(linker: &mut wasmtime::component::Linker<HostState>) -> wasmtime::Result<()> {

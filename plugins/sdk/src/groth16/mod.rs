@@ -71,11 +71,16 @@ pub trait Rollup {
     /// Linear memory one job may use, in bytes. The dev setup holds the whole proving key in the
     /// guest and is the largest job; 1 GiB fits circuits up to about a million constraints.
     const MEMORY_BYTES: u64 = 1 << 30;
+    /// Most batches one sequence's proof may hold: at most [`encoding::MAX_BATCHES`] (64, the
+    /// standard verifier's bound). A rollup whose own verifier takes fewer says so here, so that
+    /// its adapter never makes a final proof the verifier would refuse (a refused reveal is a
+    /// slash): aggregate, finalize and verify refuse more.
+    const MAX_BATCHES: u32 = MAX_BATCHES;
     /// Most batches one [`Rollup::sample`] may hold.
     const MAX_SAMPLE_BATCHES: u32 = 4096;
 
     /// One batch's witness: everything the circuit needs.
-    type Witness;
+    type Witness: Clone;
 
     /// Decodes a witness and checks its shape (sizes, counts); its truth is for [`Rollup::statement`].
     /// Errors are [`AdapterError::InvalidInput`].
@@ -133,6 +138,28 @@ pub fn is_satisfied<R: Rollup>(witness: R::Witness, statement: Statement) -> Res
     let cs = ark_relations::gr1cs::ConstraintSystem::new_ref();
     Circuit::<R> { witness, statement, prover: Fr::from(0u64) }.generate_constraints(cs.clone())?;
     cs.is_satisfied()
+}
+
+/// For a team's tests: `witness` satisfies `R`'s circuit for the statement it replays to, and no
+/// longer when any one of old root, new root or commitment is changed (an unbound public input
+/// is a forgery). Says which input is unbound.
+pub fn check_inputs_bound<R: Rollup>(witness: &R::Witness) -> Result<(), String> {
+    let st = R::statement(witness).map_err(|e| format!("the witness does not replay: {e:?}"))?;
+    let run = |st: Statement| is_satisfied::<R>(witness.clone(), st).map_err(|e| format!("synthesis failed: {e}"));
+    if !run(st)? {
+        return Err("the circuit refuses the statement the witness replays to".into());
+    }
+    let one = Fr::from(1u64);
+    for (input, changed) in [
+        ("old root", Statement { old_root: st.old_root + one, ..st }),
+        ("new root", Statement { new_root: st.new_root + one, ..st }),
+        ("commitment", Statement { commitment: st.commitment + one, ..st }),
+    ] {
+        if run(changed)? {
+            return Err(format!("the {input} is not bound: the circuit accepts another value"));
+        }
+    }
+    Ok(())
 }
 
 /// The adapter the kit builds for rollup `R`; export it with [`crate::export_adapter!`].
@@ -193,6 +220,15 @@ pub fn bundle_of(batches: &[BatchProof]) -> Result<Bundle, AdapterError> {
     })
 }
 
+/// `bundle`, if it holds no more batches than `R` takes.
+fn sized<R: Rollup>(bundle: Bundle) -> Result<Bundle, AdapterError> {
+    let max = R::MAX_BATCHES.min(MAX_BATCHES);
+    if bundle.proofs.len() > max as usize {
+        return Err(AdapterError::InvalidInput(format!("{} batches exceed {}'s maximum of {max}", bundle.proofs.len(), R::NAME)));
+    }
+    Ok(bundle)
+}
+
 impl<R: Rollup> Adapter for Groth16<R> {
     fn metadata() -> AdapterInfo {
         AdapterInfo {
@@ -204,7 +240,7 @@ impl<R: Rollup> Adapter for Groth16<R> {
             verifying_key: crate::keys::bytes_if_installed(setup::VK_SECTION).ok().flatten(),
             resources: ResourceRequest {
                 memory_bytes: R::MEMORY_BYTES,
-                max_batches: MAX_BATCHES,
+                max_batches: R::MAX_BATCHES.min(MAX_BATCHES),
                 key_sections: setup::SECTIONS.map(String::from).to_vec(),
             },
             verifier: R::verifier(),
@@ -239,7 +275,7 @@ impl<R: Rollup> Adapter for Groth16<R> {
 
     fn aggregate(batch_proofs: Vec<Vec<u8>>) -> Result<Vec<u8>, AdapterError> {
         let batches = batch_proofs.iter().map(|b| encoding::decode_batch(b)).collect::<Result<Vec<_>, _>>()?;
-        let bundle = bundle_of(&batches)?;
+        let bundle = sized::<R>(bundle_of(&batches)?)?;
         verify_bundle(&bundle, "aggregate")?;
         Ok(encoding::encode_bundle(AGGREGATE_MAGIC, &bundle))
     }
@@ -251,6 +287,7 @@ impl<R: Rollup> Adapter for Groth16<R> {
             Some(m) if m == AGGREGATE_MAGIC => encoding::decode_bundle("aggregate proof", AGGREGATE_MAGIC, &proof)?,
             _ => return Err(AdapterError::InvalidInput("finalize takes a batch proof (PVB1) or an aggregate (PVA1)".into())),
         };
+        let bundle = sized::<R>(bundle)?;
         if bundle.prover != submitter {
             return Err(AdapterError::Unsatisfied(
                 "the proofs are bound to another prover than the submitter: prove with the submitter's address".into(),
@@ -275,6 +312,7 @@ impl<R: Rollup> Adapter for Groth16<R> {
             Stage::Aggregate => (encoding::decode_bundle("aggregate proof", AGGREGATE_MAGIC, &proof)?, "aggregate"),
             Stage::Final => (encoding::decode_bundle("final proof", FINAL_MAGIC, &proof)?, "final"),
         };
+        let bundle = sized::<R>(bundle)?;
         verify_bundle(&bundle, what)?;
         Ok(claim(stage, &bundle))
     }

@@ -27,7 +27,9 @@ pub fn config() -> &'static PoseidonConfig<Fr> {
     })
 }
 
-/// Hash of a sequence of field elements (leaves, commitment steps).
+/// Hash of a fixed number of field elements (leaves, commitment steps). The input length is not
+/// absorbed, so `hash(&[x]) == hash(&[x, 0])`: hash inputs of one fixed length per use, or put the
+/// length in the input.
 pub fn hash(inputs: &[Fr]) -> Fr {
     CRH::<Fr>::evaluate(config(), inputs).expect("poseidon over field elements cannot fail")
 }

@@ -123,15 +123,41 @@ fn bundles_refuse_broken_chains_and_mixed_provers() {
 #[test]
 fn the_circuit_binds_every_public_input() {
     let w = Sum::decode(&Sum::sample(1, 2).unwrap()[0]).unwrap();
-    let st = Sum::statement(&w).unwrap();
-    assert!(super::is_satisfied::<Sum>(w, st).unwrap());
-    for bad in [
-        Statement { old_root: st.old_root + Fr::from(1u64), ..st },
-        Statement { new_root: st.new_root + Fr::from(1u64), ..st },
-        Statement { commitment: st.commitment + Fr::from(1u64), ..st },
-    ] {
-        assert!(!super::is_satisfied::<Sum>(w, bad).unwrap(), "{bad:?}");
+    assert_eq!(super::check_inputs_bound::<Sum>(&w), Ok(()));
+}
+
+/// A rollup that forgets to constrain its commitment is caught by the helper teams call.
+#[test]
+fn an_unbound_input_is_named() {
+    struct Forgetful;
+    impl Rollup for Forgetful {
+        const NAME: &'static str = "forgetful";
+        const ROLLUP_TYPE: &'static str = "sum";
+        type Witness = <Sum as Rollup>::Witness;
+        fn decode(bytes: &[u8]) -> Result<Self::Witness, AdapterError> {
+            Sum::decode(bytes)
+        }
+        fn statement(w: &Self::Witness) -> Result<Statement, AdapterError> {
+            Sum::statement(w)
+        }
+        fn constrain(cs: ConstraintSystemRef<Fr>, (start, adds): &Self::Witness, inputs: &Inputs) -> Result<(), SynthesisError> {
+            let mut acc = FpVar::new_witness(cs.clone(), || Ok(Fr::from(*start)))?;
+            acc.enforce_equal(&inputs.old_root)?;
+            for a in adds {
+                acc += FpVar::new_witness(cs.clone(), || Ok(Fr::from(*a)))?;
+            }
+            acc.enforce_equal(&inputs.new_root)
+        }
+        fn blank() -> Self::Witness {
+            Sum::blank()
+        }
+        fn sample(batches: u32, seed: u64) -> Result<Vec<Vec<u8>>, AdapterError> {
+            Sum::sample(batches, seed)
+        }
     }
+    let w = Sum::decode(&Sum::sample(1, 2).unwrap()[0]).unwrap();
+    let e = super::check_inputs_bound::<Forgetful>(&w).unwrap_err();
+    assert!(e.contains("the commitment is not bound"), "{e}");
 }
 
 /// The kit's adapter through the SDK with a key set from its own setup: prove, aggregate,
@@ -167,4 +193,40 @@ fn the_kit_adapter_runs_a_sequence_through_the_sdk() {
     // Batches out of order do not chain.
     let e = A::aggregate(vec![batches[1].clone(), batches[0].clone()]).unwrap_err();
     assert!(matches!(e, AdapterError::Unsatisfied(ref m) if m.contains("do not chain")), "{e:?}");
+}
+
+/// A rollup with a tighter bound than the standard verifier's (its own verifier's) never
+/// aggregates, finalizes or verifies more batches.
+#[test]
+fn a_rollup_s_own_batch_bound_is_kept() {
+    struct Short;
+    impl Rollup for Short {
+        const NAME: &'static str = "short";
+        const ROLLUP_TYPE: &'static str = "sum";
+        const MAX_BATCHES: u32 = 2;
+        type Witness = <Sum as Rollup>::Witness;
+        fn decode(bytes: &[u8]) -> Result<Self::Witness, AdapterError> {
+            Sum::decode(bytes)
+        }
+        fn statement(w: &Self::Witness) -> Result<Statement, AdapterError> {
+            Sum::statement(w)
+        }
+        fn constrain(cs: ConstraintSystemRef<Fr>, w: &Self::Witness, inputs: &Inputs) -> Result<(), SynthesisError> {
+            Sum::constrain(cs, w, inputs)
+        }
+        fn blank() -> Self::Witness {
+            Sum::blank()
+        }
+        fn sample(batches: u32, seed: u64) -> Result<Vec<Vec<u8>>, AdapterError> {
+            Sum::sample(batches, seed)
+        }
+    }
+    type A = Groth16<Short>;
+    crate::native::install_keys(A::setup(b"short".to_vec()).unwrap()).unwrap();
+    assert_eq!(A::metadata().resources.max_batches, 2);
+    let prover = vec![7u8; 20];
+    let proofs: Vec<Vec<u8>> = A::sample_sequence(3, 1).unwrap().into_iter().map(|w| A::prove_batch(w, prover.clone()).unwrap()).collect();
+    A::aggregate(proofs[..2].to_vec()).unwrap();
+    let e = A::aggregate(proofs).unwrap_err();
+    assert!(matches!(e, AdapterError::InvalidInput(ref m) if m.contains("3 batches exceed short's maximum of 2")), "{e:?}");
 }
