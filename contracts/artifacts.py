@@ -20,31 +20,28 @@ def artifact(name):
     return {"abi": a["abi"], "bytecode": {"object": a["bytecode"]["object"]}}
 
 
+def sync(path, fresh, check, drift, name):
+    """Writes `fresh` (bytes) to `path` if it differs; with --check, records the drift instead."""
+    old = open(path, "rb").read() if os.path.exists(path) else None
+    if old == fresh:
+        return
+    if check:
+        drift.append(name)
+    else:
+        with open(path, "wb") as f:
+            f.write(fresh)
+        print(f"updated {path}")
+
+
 def main():
     check = "--check" in sys.argv
     drift = []
     for name in CONTRACTS:
-        path = os.path.join(ROOT, "host/chain/artifacts", f"{name}.json")
-        fresh = json.dumps(artifact(name), indent=1, sort_keys=True) + "\n"
-        old = open(path).read() if os.path.exists(path) else None
-        if old != fresh:
-            if check:
-                drift.append(name)
-            else:
-                with open(path, "w") as f:
-                    f.write(fresh)
-                print(f"updated {path}")
+        fresh = (json.dumps(artifact(name), indent=1, sort_keys=True) + "\n").encode()
+        sync(os.path.join(ROOT, "host/chain/artifacts", f"{name}.json"), fresh, check, drift, name)
     for name, rel in PLUGIN_VERIFIERS.items():
-        path = os.path.join(ROOT, rel)
         fresh = bytes.fromhex(artifact(name)["bytecode"]["object"].removeprefix("0x"))
-        old = open(path, "rb").read() if os.path.exists(path) else None
-        if old != fresh:
-            if check:
-                drift.append(name)
-            else:
-                with open(path, "wb") as f:
-                    f.write(fresh)
-                print(f"updated {path}")
+        sync(os.path.join(ROOT, rel), fresh, check, drift, name)
     if drift:
         sys.exit("artifact drift: " + ", ".join(drift) + " differ from a fresh forge build; run contracts/artifacts.py and commit")
 

@@ -16,7 +16,7 @@ use prova_guest::ark_r1cs_std::eq::EqGadget;
 use prova_guest::ark_r1cs_std::fields::fp::FpVar;
 use prova_guest::ark_relations::gr1cs::{ConstraintSystemRef, SynthesisError};
 use prova_guest::groth16::gadgets::uint;
-use prova_guest::groth16::{Inputs, Rollup, Statement, poseidon};
+use prova_guest::groth16::{Inputs, Rollup, SampleRng, Statement, poseidon};
 
 /// The rollup type.
 pub struct Counter;
@@ -97,18 +97,11 @@ impl Rollup for Counter {
     }
 
     fn sample(batches: u32, seed: u64) -> Result<Vec<Vec<u8>>, AdapterError> {
-        // splitmix64: reproducible from the seed, and no randomness import.
-        let mut state = seed;
-        let mut next = move || {
-            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let z = (state ^ (state >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            let z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^ (z >> 31)
-        };
-        let mut counter = next() % 1_000_000;
+        let mut rng = SampleRng::new(seed);
+        let mut counter = rng.below(1_000_000);
         Ok((0..batches)
             .map(|_| {
-                let b = Batch { counter, increments: std::array::from_fn(|_| (next() % 1_000) as u32) };
+                let b = Batch { counter, increments: std::array::from_fn(|_| rng.below(1_000) as u32) };
                 counter += b.increments.iter().map(|i| *i as u64).sum::<u64>();
                 b.encode()
             })
@@ -118,17 +111,14 @@ impl Rollup for Counter {
 
 #[cfg(test)]
 mod tests {
-    use prova_guest::groth16::{Groth16, check_inputs_bound};
-    use prova_guest::{Adapter, AdapterError, Stage};
+    use prova_guest::AdapterError;
+    use prova_guest::groth16::{check_inputs_bound, prove_sample_natively};
 
     use super::*;
 
     #[test]
-    fn samples_chain_and_the_circuit_agrees_with_the_replay() {
-        let sample = Counter::sample(3, 1).unwrap();
-        let statements: Vec<Statement> = sample.iter().map(|w| Counter::statement(&Counter::decode(w).unwrap()).unwrap()).collect();
-        assert!(statements.windows(2).all(|s| s[0].new_root == s[1].old_root), "batches chain");
-        let b = Counter::decode(&sample[0]).unwrap();
+    fn the_circuit_binds_every_public_input() {
+        let b = Counter::decode(&Counter::sample(1, 1).unwrap()[0]).unwrap();
         assert_eq!(check_inputs_bound::<Counter>(&b), Ok(()), "every public input is bound");
     }
 
@@ -142,15 +132,7 @@ mod tests {
     /// The whole adapter, natively: setup, prove each batch, aggregate, finalize, verify.
     #[test]
     fn the_adapter_proves_and_verifies_a_sample() {
-        type A = Groth16<Counter>;
-        prova_guest::native::install_keys(A::setup(b"test".to_vec()).unwrap()).unwrap();
-        let prover = vec![7u8; 20];
-        let witnesses = A::sample_sequence(2, 9).unwrap();
-        let proofs = witnesses.iter().map(|w| A::prove_batch(w.clone(), prover.clone()).unwrap()).collect();
-        let fin = A::finalize(A::aggregate(proofs).unwrap(), prover.clone()).unwrap();
-        let claim = A::verify(Stage::Final, fin).unwrap();
-        assert_eq!(claim.old_state_root, A::inspect_batch(witnesses[0].clone()).unwrap().old_state_root);
-        assert_eq!(claim.new_state_root, A::inspect_batch(witnesses[1].clone()).unwrap().new_state_root);
-        assert_eq!(claim.prover, prover);
+        let claim = prove_sample_natively::<Counter>(2, 9).unwrap();
+        assert_eq!(claim.batch_commitments.len(), 2);
     }
 }

@@ -162,6 +162,59 @@ pub fn check_inputs_bound<R: Rollup>(witness: &R::Witness) -> Result<(), String>
     Ok(())
 }
 
+/// For a team's tests (native builds): the whole adapter on a sample of `batches` batches, as a
+/// host runs it. Installs the rollup's own dev setup as this thread's key set, checks that the
+/// sample's batches chain, proves each one, aggregates, finalizes for a fixed prover, verifies,
+/// and checks that the claim is what the batches state. Returns the claim.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn prove_sample_natively<R: Rollup>(batches: u32, seed: u64) -> Result<Claim, String> {
+    type A<R> = Groth16<R>;
+    let e = |what: &'static str| move |err: AdapterError| format!("{what}: {err:?}");
+    crate::native::install_keys(A::<R>::setup(b"prova-tests".to_vec()).map_err(e("setup"))?).map_err(e("installing keys"))?;
+    let prover = vec![0xa1; 20];
+    let witnesses = A::<R>::sample_sequence(batches, seed).map_err(e("sample"))?;
+    let statements = witnesses.iter().map(|w| A::<R>::inspect_batch(w.clone())).collect::<Result<Vec<_>, _>>().map_err(e("inspect"))?;
+    if let Some(i) = statements.windows(2).position(|s| s[0].new_state_root != s[1].old_state_root) {
+        return Err(format!("sample batch {} does not start where batch {i} ends", i + 1));
+    }
+    let proofs =
+        witnesses.into_iter().map(|w| A::<R>::prove_batch(w, prover.clone())).collect::<Result<Vec<_>, _>>().map_err(e("prove"))?;
+    let proof = if proofs.len() == 1 { proofs[0].clone() } else { A::<R>::aggregate(proofs).map_err(e("aggregate"))? };
+    let fin = A::<R>::finalize(proof, prover.clone()).map_err(e("finalize"))?;
+    let claim = A::<R>::verify(Stage::Final, fin).map_err(e("verify"))?;
+    let stated = (statements[0].old_state_root.clone(), statements[statements.len() - 1].new_state_root.clone());
+    let commitments: Vec<Vec<u8>> = statements.into_iter().map(|s| s.commitment).collect();
+    if (claim.old_state_root.clone(), claim.new_state_root.clone()) != stated
+        || claim.batch_commitments != commitments
+        || claim.prover != prover
+    {
+        return Err("the final proof claims another statement than the batches".into());
+    }
+    Ok(claim)
+}
+
+/// A small reproducible generator for [`Rollup::sample`] (splitmix64): samples need no
+/// randomness import, and the same seed gives the same sample everywhere.
+pub struct SampleRng(u64);
+
+impl SampleRng {
+    pub fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let z = (self.0 ^ (self.0 >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        let z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// A value below `n` (n > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+}
+
 /// The adapter the kit builds for rollup `R`; export it with [`crate::export_adapter!`].
 pub struct Groth16<R>(PhantomData<R>);
 
