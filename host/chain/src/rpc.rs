@@ -202,18 +202,20 @@ impl RpcReader {
     }
 
     async fn call(&self, from: Address, to: Address, data: Bytes) -> Result<Bytes, ChainError> {
-        let req = TransactionRequest::default().with_from(from).with_to(to).with_input(data);
-        // At the newest mined block, as `BaseChain::call` promises: alloy's default is the
-        // pending block, whose state includes transactions not mined yet (a reveal seen as
-        // verified before it is, which a later read at `latest` contradicts).
-        timed(self.cfg.request_timeout, "call", self.provider.call(req).latest()).await?.map_err(|e| classify("call", e))
+        self.eth_call(TransactionRequest::default().with_from(from).with_to(to).with_input(data), "call").await
     }
 
     /// The runtime code `creation` deploys: the creation code run as a call without a recipient
     /// at the newest block, so nothing is written. What a contract's deployment must hold.
     pub async fn code_created_by(&self, creation: Bytes) -> Result<Bytes, ChainError> {
-        let req = TransactionRequest::default().with_deploy_code(creation);
-        timed(self.cfg.request_timeout, "creation call", self.provider.call(req).latest()).await?.map_err(|e| classify("creation call", e))
+        self.eth_call(TransactionRequest::default().with_deploy_code(creation), "creation call").await
+    }
+
+    /// `eth_call` at the newest mined block, as `BaseChain::call` promises: alloy's default is the
+    /// pending block, whose state includes transactions not mined yet (a reveal seen as verified
+    /// before it is, which a later read at `latest` contradicts).
+    async fn eth_call(&self, req: TransactionRequest, purpose: &str) -> Result<Bytes, ChainError> {
+        timed(self.cfg.request_timeout, purpose, self.provider.call(req).latest()).await?.map_err(|e| classify(purpose, e))
     }
 
     async fn logs(&self, address: Address, from: u64, to: u64) -> Result<Vec<Log>, ChainError> {

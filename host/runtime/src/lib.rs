@@ -45,11 +45,11 @@ pub use types::{AdapterError, BatchStatement, Claim, PluginMetadata, Stage, Veri
 
 use epoch::EpochTicker;
 use plugin::{KeyState, NeedsKeys, Pre};
-use policy::{ALLOWED_IMPORTS, compatible, interface_of, version_of};
+use policy::{ALLOWED_IMPORTS, compatible, dotted, interface_of, version_of};
 
 /// Every WIT version this host loads, newest first, for messages ("0.3.0, 0.2.0").
 pub fn wit_versions() -> String {
-    bindings::VERSIONS.map(|(a, b, c)| format!("{a}.{b}.{c}")).join(", ")
+    bindings::VERSIONS.map(dotted).join(", ")
 }
 
 /// Host configuration.
@@ -162,12 +162,7 @@ impl Runtime {
         // The metadata's version must be the one the component exports (a stale constant in an
         // adapter would misreport what it speaks).
         if !version_of(&format!("@{}", metadata.wit_version)).is_some_and(|v| compatible(v, version)) {
-            let (a, b, c) = version;
-            return Err(RuntimeError::MetadataVersion {
-                path: path.to_owned(),
-                exported: format!("{a}.{b}.{c}"),
-                reported: metadata.wit_version,
-            });
+            return Err(RuntimeError::MetadataVersion { path: path.to_owned(), exported: dotted(version), reported: metadata.wit_version });
         }
         if let Err(why) = check_plugin_name(&metadata.name) {
             return Err(RuntimeError::BadName { path: path.to_owned(), name: metadata.name, why });

@@ -33,6 +33,11 @@ pub(crate) fn interface_of(import: &str) -> &str {
     import.split('@').next().unwrap_or(import)
 }
 
+/// `(x, y, z)` as `x.y.z`, the way versions are written in WIT and in messages.
+pub(crate) fn dotted((x, y, z): (u64, u64, u64)) -> String {
+    format!("{x}.{y}.{z}")
+}
+
 /// `x.y.z` from `name@x.y.z`.
 pub(crate) fn version_of(name: &str) -> Option<(u64, u64, u64)> {
     let v = name.split_once('@')?.1;
