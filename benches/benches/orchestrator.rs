@@ -13,9 +13,14 @@
 //! 3. Per-block store cost against history: the store reads the node makes on every block
 //!    (`open_sequences`, `prune`) with 10 and with 10,000 settled sequences behind 5 open ones,
 //!    both measured in this run; the target is a ratio within 1.2.
+//! 4. Rollups sharing workers: 3 rollups (one store file) whose batch proofs take 0.5x, 1x and
+//!    2x the mean, each posting a sequence of 1-4 batches every block for ORCH_BLOCKS blocks,
+//!    equal weights, 10 workers. Makespan against the lower bound, and each rollup's mean wait
+//!    (from the start to its sequence's final proof, less the block it was posted at, in
+//!    the same units); targets: within 5% of the bound, and no mean wait above 2x another's.
 //!
 //! Run: `cargo bench -p prova-benches --bench orchestrator`. Sizes: ORCH_WORKERS, ORCH_BATCHES,
-//! ORCH_MEAN_US (mean batch time in microseconds), ORCH_QUEUED.
+//! ORCH_MEAN_US (mean batch time in microseconds), ORCH_QUEUED, ORCH_BLOCKS.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -23,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use prova_node::generator::{self, GeneratorConfig};
 use prova_node::prover::{JobInput, Prover};
-use prova_store::{Identity, Sequence, SequenceStatus, Store, TaskId, TaskKind};
+use prova_store::{Identity, Sequence, SequenceStatus, Store, StoreFile, TaskId, TaskKind};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::sync::{mpsc, watch};
@@ -50,18 +55,20 @@ fn env(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-/// Stores sequences with the given batch counts; returns each sequence's final batch.
-fn fill(store: &Store, counts: &[u32]) -> Vec<u64> {
+/// Stores sequences with the given batch counts, the i-th seen at block `seen(i)`; returns each
+/// sequence's final batch.
+fn fill(store: &Store, counts: &[u32], seen: impl Fn(usize) -> u64) -> Vec<u64> {
     let mut next = 0u64;
     counts
         .iter()
-        .map(|&n| {
+        .enumerate()
+        .map(|(i, &n)| {
             let seq = Sequence {
                 init_batch: next,
                 final_batch: next + n as u64,
                 acc_input_hash: [0; 32],
                 commitments: vec![[0; 32]; n as usize],
-                seen_block: 0,
+                seen_block: seen(i),
                 status: SequenceStatus::Proving,
                 closed_block: None,
             };
@@ -74,16 +81,39 @@ fn fill(store: &Store, counts: &[u32]) -> Vec<u64> {
 
 /// Runs the generator over what is stored until every final proof is out; returns the wall time.
 async fn drain(store: Arc<Store>, prover: Simulated, workers: usize, finals: usize) -> Duration {
+    let done = drain_lanes(vec![(store, prover)], workers, finals).await;
+    done.iter().map(|(_, _, t)| *t).max().unwrap_or_default()
+}
+
+/// Runs the generator over several rollups (lanes of equal weight and horizon) until `finals`
+/// final proofs are out; returns (lane, final batch, time since the start) of each.
+async fn drain_lanes(lanes: Vec<(Arc<Store>, Simulated)>, workers: usize, finals: usize) -> Vec<(usize, u64, Duration)> {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let (_stop, stop_rx) = watch::channel(false);
     let (_head_tx, head) = watch::channel(0);
     let cfg = GeneratorConfig { workers, task_timeout: Duration::from_secs(600), max_attempts: 3 };
+    let lanes = lanes
+        .into_iter()
+        .enumerate()
+        .map(|(i, (store, prover))| {
+            let (ftx, mut frx) = mpsc::unbounded_channel::<u64>();
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                while let Some(f) = frx.recv().await {
+                    let _ = tx.send((i, f, Instant::now()));
+                }
+            });
+            generator::Lane { store, prover: Arc::new(prover), miner: [0; 20], finals: ftx, horizon: 10, weight: 1, head: head.clone() }
+        })
+        .collect();
     let started = Instant::now();
-    let (_handle, _task) = generator::spawn(store, Arc::new(prover), [0; 20], cfg, tx, head, stop_rx).unwrap();
+    let (_handles, _task) = generator::spawn(lanes, cfg, stop_rx).unwrap();
+    let mut out = vec![];
     for _ in 0..finals {
-        rx.recv().await.unwrap();
+        let (lane, f, at) = rx.recv().await.unwrap();
+        out.push((lane, f, at - started));
     }
-    started.elapsed()
+    out
 }
 
 #[tokio::main(flavor = "multi_thread")]
@@ -104,7 +134,7 @@ async fn main() {
     }
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(Store::open(&dir.path().join("bench.redb"), &identity()).unwrap());
-    let finals = fill(&store, &counts);
+    let finals = fill(&store, &counts, |_| 0);
     let mut times = HashMap::new();
     let (mut work, mut longest) = (Duration::ZERO, Duration::ZERO);
     for (f, n) in finals.iter().zip(&counts) {
@@ -137,7 +167,7 @@ async fn main() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(Store::open(&dir.path().join("queue.redb"), &identity()).unwrap());
     let fill_started = Instant::now();
-    let finals = fill(&store, &vec![1; queued / 2]);
+    let finals = fill(&store, &vec![1; queued / 2], |_| 0);
     let fill_time = fill_started.elapsed();
     let wall = drain(store, Simulated { times: HashMap::new() }, workers, finals.len()).await;
     let tasks = finals.len() * 2;
@@ -148,6 +178,61 @@ async fn main() {
     );
     println!("  wall              {:>10.1} ms", wall.as_secs_f64() * 1e3);
     println!("  per task          {:>10.3} ms   (2 durable store commits each)", wall.as_secs_f64() * 1e3 / tasks as f64);
+
+    // 4. Three rollups of different proof times sharing the workers.
+    let blocks = env("ORCH_BLOCKS", 60);
+    let dir = tempfile::tempdir().unwrap();
+    let file = StoreFile::open(&dir.path().join("rollups.redb")).unwrap();
+    let scales = [0.5, 1.0, 2.0];
+    let (mut work, mut longest) = (Duration::ZERO, Duration::ZERO);
+    let mut lanes = vec![];
+    let mut posted = vec![];
+    for (lane, scale) in scales.iter().enumerate() {
+        let store = Arc::new(file.rollup(&Identity { rollup: lane as u32 + 1, ..identity() }).unwrap());
+        let counts: Vec<u32> = (0..blocks).map(|_| rng.random_range(1..=4)).collect();
+        // Posted one per block: the generator orders by the block each was seen in.
+        let finals = fill(&store, &counts, |b| b as u64);
+        let mut times = HashMap::new();
+        for (f, n) in finals.iter().zip(&counts) {
+            let mut chain = Duration::ZERO;
+            for i in 0..*n {
+                let t = Duration::from_secs_f64(mean * scale * rng.random_range(0.5..1.5) / 1e3);
+                times.insert(TaskId::new(*f, TaskKind::Batch(i)).to_string(), t);
+                work += t;
+                chain = chain.max(t);
+            }
+            longest = longest.max(chain);
+        }
+        posted.push(finals.len());
+        lanes.push((store, Simulated { times }));
+    }
+    let n = posted.iter().sum();
+    let done = drain_lanes(lanes, workers, n).await;
+    let makespan = done.iter().map(|(_, _, t)| *t).max().unwrap_or_default();
+    let bound = (work / workers as u32).max(longest);
+    println!(
+        "rollups: 3 rollups (batch times 0.5x, 1x, 2x of {mean:.1} ms), a sequence of 1-4 batches each per block for {blocks} blocks, {workers} workers"
+    );
+    println!(
+        "  makespan          {:>10.1} ms   lower bound {:.1} ms, {:+.1}% over (target <= 5%)",
+        makespan.as_secs_f64() * 1e3,
+        bound.as_secs_f64() * 1e3,
+        (makespan.as_secs_f64() / bound.as_secs_f64() - 1.0) * 100.0
+    );
+    // A sequence's wait: from the start (everything is queued at once) to its final proof;
+    // mean per rollup. A rollup that posts the same but proves 4x slower must not wait 2x longer.
+    let mut waits = [0.0f64; 3];
+    for (lane, _, t) in &done {
+        waits[*lane] += t.as_secs_f64() * 1e3 / posted[*lane] as f64;
+    }
+    let (lo, hi) = (waits.iter().cloned().fold(f64::MAX, f64::min), waits.iter().cloned().fold(0.0, f64::max));
+    println!(
+        "  mean wait         {:>10.1} / {:.1} / {:.1} ms   max/min {:.2} (target <= 2)",
+        waits[0],
+        waits[1],
+        waits[2],
+        hi / lo.max(1e-9)
+    );
 
     // 3. Per-block store cost with a short and a long history.
     let small = per_block(10);
@@ -167,7 +252,7 @@ async fn main() {
 fn per_block(settled: u64) -> Duration {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("history.redb"), &identity()).unwrap();
-    let finals = fill(&store, &vec![1; settled as usize + 5]);
+    let finals = fill(&store, &vec![1; settled as usize + 5], |_| 0);
     // Settled in one write each would take minutes at 10,000 fsyncs; `drop_sequence` is the
     // same write the node makes when others verify a sequence first.
     for (i, f) in finals.iter().take(settled as usize).enumerate() {

@@ -12,7 +12,7 @@ use prova_chain::contracts::PostedSequence;
 use prova_chain::dev::{anvil_bin, dev_signer};
 use prova_chain::rpc::{RpcChain, RpcConfig};
 use prova_chain::{BaseChain, U256};
-use prova_node::dev::{self, DevParams, DevRollup, DevSequencer, ETH, Miner, MinerConfig};
+use prova_dev::{self as dev, DevParams, DevRollup, DevSequencer, ETH, Miner, MinerConfig};
 use prova_node::generator::GeneratorConfig;
 use prova_node::upkeep::UpkeepConfig;
 use prova_runtime::{Limits, Plugin, Runtime};

@@ -26,7 +26,7 @@ use prova_chain::embedded::{EmbeddedChain, EmbeddedHandle};
 use prova_chain::{Address, B256, BaseChain, BlockRef, Bytes, ChainError, Receipt, TxRequest, U256};
 use prova_node::NodeError;
 use prova_node::generator::GeneratorConfig;
-use prova_node::node::{NodeParams, identity};
+use prova_node::node::{ChainParams, DEFAULT_WEIGHT, NodeParams, ServedRollup, identity};
 use prova_node::prover::{Checker, JobInput, Prover};
 use prova_runtime::{BatchStatement, Claim, Stage};
 use prova_store::{SequenceStatus, Store, SubmissionState, TaskKind};
@@ -487,18 +487,24 @@ impl World {
         let store = Arc::new(Store::open_with_backend(&format!("sim-miner-{i}"), n.disk.clone(), &n.identity).map_err(|e| e.to_string())?);
         let (stop, stop_rx) = watch::channel(false);
         let params = NodeParams {
-            chain: n.chain.clone(),
-            deployment: self.deployment,
-            rollup: self.rollup,
-            store: store.clone(),
-            checker: Arc::new(SimChecker),
-            prover: n.prover.clone(),
+            chains: vec![ChainParams {
+                name: "sim".into(),
+                chain: n.chain.clone(),
+                deployment: self.deployment,
+                // Off: the simulation audits each miner's own submissions; the keeper is tested on anvil.
+                upkeep: Default::default(),
+                rollups: vec![ServedRollup {
+                    rollup: self.rollup,
+                    store: store.clone(),
+                    checker: Arc::new(SimChecker),
+                    prover: n.prover.clone(),
+                    start_batch: 0,
+                    weight: DEFAULT_WEIGHT,
+                }],
+            }],
             generator: GeneratorConfig { workers: 2, task_timeout: Duration::from_secs(60), max_attempts: 3 },
-            start_batch: 0,
             poll: Duration::from_secs(3),
             retention_blocks: 20,
-            // Off: the simulation audits each miner's own submissions; the keeper is tested on anvil.
-            upkeep: Default::default(),
         };
         let weak = Arc::downgrade(&store);
         drop(store);

@@ -13,7 +13,7 @@ use prova_chain::contracts::{CommitmentStatus, RevealOutcome, SlashReason, proof
 use prova_chain::dev::dev_signer;
 use prova_chain::rpc::RpcChain;
 use prova_chain::{B256, BaseChain, RevertKind, U256};
-use prova_node::dev::{self, DevParams, ETH, audit};
+use prova_dev::{self as dev, DevParams, ETH, audit};
 use prova_node::upkeep::UpkeepConfig;
 use prova_runtime::Stage;
 use prova_store::{Store, SubmissionState, TaskId, TaskKind};
@@ -58,7 +58,7 @@ async fn three_miners_prove_twenty_sequences_and_are_paid_pro_rata() {
     let admin = w.chain(ADMIN).await;
     let last = posted.last().unwrap().final_new_batch;
     dev::wait_verified(admin.as_ref(), &w.world, last, Duration::from_secs(1800)).await.unwrap();
-    let stores: Vec<Arc<Store>> = miners.iter().map(|m| m.store.clone()).collect();
+    let stores: Vec<Arc<Store>> = miners.iter().map(|m| m.store().clone()).collect();
     dev::wait_settled(&stores, Duration::from_secs(120)).await.unwrap();
     for m in miners {
         m.stop().await.unwrap();
@@ -123,7 +123,7 @@ async fn a_miner_that_copies_proofs_earns_nothing() {
     // its own inside the window and reveals it: the proof names the honest miner, so it is slashed.
     let (init0, f0) = (posted[0].init_num_batch, posted[0].final_new_batch);
     let leaked =
-        wait_for("the honest final proof", Duration::from_secs(120), || honest.store.proof(&TaskId::new(f0, TaskKind::Final)).unwrap())
+        wait_for("the honest final proof", Duration::from_secs(120), || honest.store().proof(&TaskId::new(f0, TaskKind::Final)).unwrap())
             .await;
     d.submit_proof_hash(copier.as_ref(), rollup, init0, f0, proof_hash(&leaked, copier.sender())).await.expect("the copier may commit");
     let root = B256::from_slice(&w.plugin.verify("leaked", Stage::Final, &leaked).unwrap().new_state_root);
@@ -135,11 +135,11 @@ async fn a_miner_that_copies_proofs_earns_nothing() {
     // a proof is public only after the commit phase, and once verified nobody may commit.
     let (init1, f1) = (posted[1].init_num_batch, posted[1].final_new_batch);
     dev::wait_verified(admin.as_ref(), &w.world, f1, Duration::from_secs(180)).await.unwrap();
-    let revealed = honest.store.proof(&TaskId::new(f1, TaskKind::Final)).unwrap().unwrap();
+    let revealed = honest.store().proof(&TaskId::new(f1, TaskKind::Final)).unwrap().unwrap();
     let e = d.submit_proof_hash(copier.as_ref(), rollup, init1, f1, proof_hash(&revealed, copier.sender())).await.unwrap_err();
     assert_eq!(e.revert_kind(), Some(RevertKind::AlreadyVerified), "{e}");
 
-    dev::wait_settled(std::slice::from_ref(&honest.store), Duration::from_secs(60)).await.unwrap();
+    dev::wait_settled(std::slice::from_ref(honest.store()), Duration::from_secs(60)).await.unwrap();
     let store = honest.stop().await.unwrap();
     assert_eq!(d.rewards_of(admin.as_ref(), copier.sender()).await.unwrap(), U256::ZERO, "the copier earned nothing");
     let r = w.params.reward_per_sequence;
@@ -168,7 +168,7 @@ async fn when_nobody_reveals_within_t2_the_node_recommits_in_the_next_window_and
     let upkeep = UpkeepConfig { keeper: true, withdraw_rewards_at: Some(U256::from(1)) };
     let node = w.miner_upkeeping(1, 2, upkeep).await;
     dev::wait_verified(admin.as_ref(), &w.world, s.final_new_batch, Duration::from_secs(180)).await.unwrap();
-    dev::wait_settled(std::slice::from_ref(&node.store), Duration::from_secs(60)).await.unwrap();
+    dev::wait_settled(std::slice::from_ref(node.store()), Duration::from_secs(60)).await.unwrap();
     // Window 2 superseded window 1 at once: the lazy commitment is slashable, and the keeper
     // gains (gas on anvil costs far less than 10% of 0.3 ETH).
     let lazy_commitment = || d.commitment(admin.as_ref(), rollup, s.final_new_batch, 1, lazy.sender());
@@ -253,7 +253,7 @@ async fn an_rpc_outage_of_30_s_and_a_2_block_reorg_lose_nothing() {
 
     // Outage: the node has committed and must reveal; the RPC is gone for 30 s (30 blocks).
     let s1 = w.post().await;
-    wait_for("the first commit", Duration::from_secs(120), || committed(&node.store, s1.final_new_batch)).await;
+    wait_for("the first commit", Duration::from_secs(120), || committed(node.store(), s1.final_new_batch)).await;
     proxy.set(false);
     tokio::time::sleep(Duration::from_secs(30)).await;
     proxy.set(true);
@@ -261,11 +261,11 @@ async fn an_rpc_outage_of_30_s_and_a_2_block_reorg_lose_nothing() {
     // Reorg: two blocks dropped right after the second commit landed.
     w.wait_blocks(2).await;
     let s2 = w.post().await;
-    wait_for("the second commit", Duration::from_secs(120), || committed(&node.store, s2.final_new_batch)).await;
+    wait_for("the second commit", Duration::from_secs(120), || committed(node.store(), s2.final_new_batch)).await;
     admin.provider().anvil_reorg(ReorgOptions { depth: 2, tx_block_pairs: vec![] }).await.unwrap();
 
     dev::wait_verified(admin.as_ref(), &w.world, s2.final_new_batch, Duration::from_secs(240)).await.unwrap();
-    dev::wait_settled(std::slice::from_ref(&node.store), Duration::from_secs(90)).await.unwrap();
+    dev::wait_settled(std::slice::from_ref(node.store()), Duration::from_secs(90)).await.unwrap();
     let store = node.stop().await.unwrap();
     let a = audit(&store).unwrap();
     assert_eq!(a.revealed, vec![s1.final_new_batch, s2.final_new_batch], "{a:?}");
@@ -286,7 +286,7 @@ async fn a_new_miner_with_start_batch_skips_history() {
     let newcomer = w.miner_from(1, 1, history).await;
     let admin = w.chain(ADMIN).await;
     dev::wait_verified(admin.as_ref(), &w.world, next, Duration::from_secs(180)).await.unwrap();
-    let stores = [veteran.store.clone(), newcomer.store.clone()];
+    let stores = [veteran.store().clone(), newcomer.store().clone()];
     dev::wait_settled(&stores, Duration::from_secs(60)).await.unwrap();
     let (_, store) = (veteran.stop().await.unwrap(), newcomer.stop().await.unwrap());
     assert!(store.sequence(history).unwrap().is_none(), "history is neither stored nor proved");

@@ -7,16 +7,17 @@
 //!   driving the [`submission`] state machine.
 //! - [`upkeep`]: the keeper (slashes others' unrevealed commitments when that pays) and the
 //!   automatic withdrawal of rewards.
-//! - [`node`]: wires them to the chain watcher and runs until shutdown.
-//! - [`dev`]: the embedded dev world (contracts, reference rollup, dev sequencer, block timer)
-//!   used by `prova node` without a chain, by `prova demo` and by the tests.
+//! - [`node`]: one poller per chain, wiring the rollups served on it to the chain watcher, and
+//!   one generator whose workers every rollup shares; runs until shutdown.
+//!
+//! The dev world (deploying, the dev sequencer, in-process miners) is a crate of its own,
+//! `prova-dev`: nothing here deploys or posts.
 //!
 //! Architecture invariant: the node's parts talk through the store and typed messages (task
 //! ids, sequence numbers), never shared mutable state; the chain is only a
 //! [`prova_chain::BaseChain`], so nothing here knows whether it is anvil, a real RPC node or
 //! the embedded chain.
 
-pub mod dev;
 pub mod generator;
 pub mod manager;
 pub mod node;

@@ -11,9 +11,9 @@
 //! intent: after a crash the next observation finds out whether the transaction landed). The
 //! action also says which cache the sequence goes to next.
 //!
-//! Reveals take priority: a reveal holds a read guard of `reveal_gate` while it is sent, and a
-//! commit takes the write guard (and drops it) before it is sent, so a commit never takes a
-//! nonce ahead of a reveal in flight. Guards are released on every path, errors included.
+//! Reveals take priority: a reveal holds a read guard of the chain's `reveal_gate` while it is
+//! sent, and a commit takes the write guard (and drops it) before it is sent, so a commit never
+//! takes a nonce ahead of a reveal in flight, whichever rollup on the chain either is for. Guards are released on every path, errors included.
 //!
 //! New heads reach the drains through one task (`follow_head`) that wakes them in a fixed order,
 //! reveal, commit, watch, rather than through a `watch::Receiver` each: a tokio watch wakes its
@@ -43,6 +43,10 @@ pub struct ChainCtx {
     pub checker: Arc<dyn Checker>,
     /// The newest block number seen by the node's poller.
     pub head: watch::Receiver<u64>,
+    /// Held for reading while a reveal is sent, for writing (and dropped) before any other
+    /// transaction: shared by every rollup on the chain, whose transactions share one nonce
+    /// sequence.
+    pub reveal_gate: Arc<RwLock<()>>,
 }
 
 impl ChainCtx {
@@ -91,7 +95,6 @@ pub struct Sender {
     generator: GeneratorHandle,
     caches: Mutex<Caches>,
     wake: [Notify; 3],
-    reveal_gate: RwLock<()>,
     /// Final proofs that passed the local check in this process (a restart checks again).
     checked: Mutex<HashSet<u64>>,
     /// Rejected final proofs of one sequence before it is given up (the generator's attempts).
@@ -111,7 +114,7 @@ impl Sender {
     /// it first, so that none takes a nonce ahead of a reveal in flight (a stuck one would hold
     /// the reveal back past its deadline).
     pub async fn yield_to_reveals(&self) {
-        drop(self.reveal_gate.write().await);
+        drop(self.ctx.reveal_gate.write().await);
     }
 
     pub fn new(ctx: Arc<ChainCtx>, generator: GeneratorHandle, max_rejections: u32) -> Arc<Self> {
@@ -120,7 +123,6 @@ impl Sender {
             generator,
             caches: Mutex::default(),
             wake: Default::default(),
-            reveal_gate: RwLock::new(()),
             checked: Mutex::default(),
             max_rejections,
         })
@@ -357,7 +359,7 @@ impl Sender {
             Ok(root) => root,
             Err(reason) => return Event::CheckFailed(reason),
         };
-        let _sending = self.reveal_gate.read().await;
+        let _sending = self.ctx.reveal_gate.read().await;
         match ctx.deployment.verify_batches(ctx.chain.as_ref(), ctx.rollup, sub.init_batch, f, root, proof.into()).await {
             Ok((outcome, block)) => Event::RevealLanded { outcome, block },
             Err(e) => tx_failed("reveal", e),

@@ -413,7 +413,7 @@ pub fn rewards(c: &RewardsCommand) -> Result<()> {
 
 /// The state root before the plugin's sample batches from `seed`.
 fn sample_genesis(p: &Plugin, seed: u64) -> Result<B256> {
-    Ok(prova_node::dev::DevSequencer::new(p, seed, 1, 1)?.genesis())
+    Ok(prova_dev::DevSequencer::new(p, seed, 1, 1)?.genesis())
 }
 
 pub fn sequencer(c: &SequencerCommand, plugin: impl FnOnce(Option<&str>) -> Result<Plugin>) -> Result<()> {

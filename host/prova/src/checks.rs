@@ -61,15 +61,16 @@ pub async fn registered(deployment: &Deployment, chain: &dyn BaseChain, rollup: 
     }
 }
 
-/// The chain as the checks found it.
-pub struct Checked {
+/// A chain as the checks found it.
+pub struct CheckedChain {
+    pub reader: RpcReader,
     pub deployment: Deployment,
     /// One line per check passed.
     pub lines: Vec<String>,
 }
 
-/// Runs every check in order and stops at the first that fails.
-pub async fn run(url: &str, source: &DeploymentSource, rollup: u32, miner: Address, plugin: &Plugin) -> Result<Checked> {
+/// The chain's checks: the RPC answers, and the contracts are the deployment's.
+pub async fn chain(url: &str, source: &DeploymentSource) -> Result<CheckedChain> {
     let mut lines = vec![];
     let reader = RpcReader::connect(url, RpcConfig::default()).await?;
     lines.push(format!("RPC {url} answers: chain {}", reader.chain_id()));
@@ -86,8 +87,16 @@ pub async fn run(url: &str, source: &DeploymentSource, rollup: u32, miner: Addre
             *d
         }
     };
-    let config = registered(&deployment, &reader, rollup).await?;
-    let (t1, t2) = deployment.windows(&reader, rollup).await?;
+    Ok(CheckedChain { reader, deployment, lines })
+}
+
+/// A rollup's checks on a checked chain: registered, the plugin's verifying key and verifier
+/// are the registered ones, and the miner's stake is enough; one line per check passed.
+pub async fn rollup(c: &CheckedChain, rollup: u32, miner: Address, plugin: &Plugin) -> Result<Vec<String>> {
+    let (reader, deployment) = (&c.reader, &c.deployment);
+    let mut lines = vec![];
+    let config = registered(deployment, reader, rollup).await?;
+    let (t1, t2) = deployment.windows(reader, rollup).await?;
     lines.push(format!("rollup {rollup} is registered (T1 {t1}, T2 {t2} blocks, sequencer {})", config.sequencer));
     let name = &plugin.metadata().name;
     let vk = plugin.metadata().verifying_key.as_deref().with_context(|| format!("plugin {name} has no verifying key"))?;
@@ -98,8 +107,8 @@ pub async fn run(url: &str, source: &DeploymentSource, rollup: u32, miner: Addre
         );
     }
     lines.push(format!("plugin {name}'s verifying key is the one registered"));
-    lines.push(check_verifier(&reader, &deployment, rollup, &config, plugin).await?);
-    let (stake, min) = (deployment.stake_of(&reader, miner).await?, deployment.rollup_state(&reader, rollup).await?.min_stake);
+    lines.push(check_verifier(reader, deployment, rollup, &config, plugin).await?);
+    let (stake, min) = (deployment.stake_of(reader, miner).await?, deployment.rollup_state(reader, rollup).await?.min_stake);
     if stake < min {
         bail!(
             "miner {miner} has {} ETH staked; rollup {rollup} needs {} ETH to commit (`prova stake deposit --amount {}`)",
@@ -109,22 +118,24 @@ pub async fn run(url: &str, source: &DeploymentSource, rollup: u32, miner: Addre
         );
     }
     lines.push(format!("miner {miner} has {} ETH staked (minimum {} ETH)", format_ether(stake), format_ether(min)));
-    let (gas, price) = (reader.balance(miner).await?, reader.gas_price().await?);
-    let need = gas_reserve(price);
+    Ok(lines)
+}
+
+/// The miner holds enough for [`GAS_RESERVE_PAIRS`] commits and reveals per rollup served on
+/// the chain, at twice today's gas price.
+pub async fn gas(c: &CheckedChain, miner: Address, rollups: u64) -> Result<String> {
+    let (gas, price) = (c.reader.balance(miner).await?, c.reader.gas_price().await?);
+    let need = gas_reserve(price) * U256::from(rollups.max(1));
+    let per = if rollups > 1 { format!(" for each of {rollups} rollups") } else { String::new() };
     if gas < need {
         bail!(
-            "miner {miner} has {} ETH for gas; at {} gwei per gas, {GAS_RESERVE_PAIRS} commits and reveals of {GAS_RESERVE_BATCHES}-batch sequences need {} ETH",
+            "miner {miner} has {} ETH for gas; at {} gwei per gas, {GAS_RESERVE_PAIRS} commits and reveals of {GAS_RESERVE_BATCHES}-batch sequences{per} need {} ETH",
             format_ether(gas),
             format_gwei(U256::from(price)),
             format_ether(need)
         );
     }
-    lines.push(format!(
-        "miner {miner} has {} ETH for gas ({GAS_RESERVE_PAIRS} commits and reveals need {})",
-        format_ether(gas),
-        format_ether(need)
-    ));
-    Ok(Checked { deployment, lines })
+    Ok(format!("miner {miner} has {} ETH for gas ({GAS_RESERVE_PAIRS} commits and reveals{per} need {})", format_ether(gas), format_ether(need)))
 }
 
 /// The rollup's registered verifier runs what the plugin names: the deployment's standard
@@ -157,7 +168,7 @@ async fn check_verifier(reader: &RpcReader, d: &Deployment, rollup: u32, config:
 #[cfg(test)]
 mod tests {
     use prova_chain::rpc::RpcReader;
-    use prova_node::dev::DevParams;
+    use prova_dev::DevParams;
     use prova_runtime::Limits;
     use prova_tests::chain::{ADMIN, AnvilWorld, rpc_config};
 

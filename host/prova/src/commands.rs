@@ -176,7 +176,7 @@ pub fn run(args: Args) -> Result<()> {
         Command::Prove(ProveCommand::Sample { plugin: name, batches, seed, prover, out }) => {
             prove_sample(&rt, dir, name.as_deref(), *batches, *seed, &parse_address(prover)?, out.as_deref())?
         }
-        Command::Node(a) => crate::node::run(a, plugin(&rt, dir, crate::node::plugin_name(a)?.as_deref())?)?,
+        Command::Node(a) => crate::node::run(a, &rt, dir)?,
         Command::Demo(a) => crate::demo::run(a, plugin(&rt, dir, a.plugin.as_deref())?)?,
         Command::Keystore(k) => crate::node::keystore(k)?,
         Command::Plugins(PluginsCommand::InspectBatch { plugin: name, file }) => {

@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail};
 use prova_chain::dev::dev_signer;
 use prova_chain::embedded::EmbeddedChain;
 use prova_chain::{Address, U256};
-use prova_node::dev::{self, DevParams, DevSequencer, EMBEDDED_CHAIN_ID, ETH, Miner, MinerConfig, audit};
+use prova_dev::{self as dev, DevParams, DevSequencer, EMBEDDED_CHAIN_ID, ETH, Miner, MinerConfig, audit};
 use prova_node::generator::GeneratorConfig;
 use prova_node::upkeep::UpkeepConfig;
 use prova_runtime::Plugin;
@@ -119,7 +119,7 @@ async fn demo(a: &DemoArgs, plugin: Arc<Plugin>, dir: &std::path::Path) -> Resul
     let last = posted.last().map(|s| s.final_new_batch).context("nothing posted")?;
     let outcome = dev::wait_verified(&seq_chain, &world, last, deadline.saturating_sub(started.elapsed())).await;
     let settled = match &outcome {
-        Ok(()) => dev::wait_settled(&nodes.iter().map(|n| n.store.clone()).collect::<Vec<_>>(), Duration::from_secs(60)).await,
+        Ok(()) => dev::wait_settled(&nodes.iter().map(|n| n.store().clone()).collect::<Vec<_>>(), Duration::from_secs(60)).await,
         Err(_) => Ok(()),
     };
     let mut stores = vec![];

@@ -1,23 +1,23 @@
 //! `prova node` and `prova keystore`: configuration (file, then environment and flags) and the
 //! node's process life (signals, graceful stop).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use prova_chain::contracts::Deployment;
 use prova_chain::dev::dev_signer;
 use prova_chain::embedded::EmbeddedChain;
 use prova_chain::rpc::{RpcChain, RpcConfig};
 use prova_chain::{BaseChain, PrivateKeySigner, U256};
-use prova_node::dev::{self, DevParams, DevSequencer, EMBEDDED_CHAIN_ID, ETH};
+use prova_dev::{self as dev, DevParams, DevSequencer, EMBEDDED_CHAIN_ID, ETH};
 use prova_node::generator::GeneratorConfig;
-use prova_node::node::NodeParams;
+use prova_node::node::{ChainParams, DEFAULT_WEIGHT, NodeParams, ServedRollup};
 use prova_node::prover::{PluginChecker, PluginProver};
 use prova_node::upkeep::UpkeepConfig;
-use prova_runtime::Plugin;
-use prova_store::Store;
+use prova_runtime::{Plugin, Runtime};
+use prova_store::{Store, StoreFile};
 use serde::Deserialize;
 use tokio::sync::watch;
 
@@ -30,6 +30,7 @@ use crate::cli::{KeystoreCommand, NodeArgs};
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     data_dir: Option<PathBuf>,
+    /// The one rollup's plugin (with `[chain]`, or the embedded dev world).
     plugin: Option<String>,
     workers: Option<usize>,
     start_batch: Option<u64>,
@@ -41,16 +42,25 @@ struct FileConfig {
     retention_blocks: Option<u64>,
     keystore: Option<PathBuf>,
     password_file: Option<PathBuf>,
-    chain: Option<ChainConfig>,
+    /// One rollup on one chain (the form before `[[chains]]`; read as one entry of each).
+    chain: Option<ChainKeys>,
+    chains: Option<Vec<ChainKeys>>,
+    rollups: Option<Vec<RollupEntry>>,
     dev: Option<DevConfig>,
 }
 
-/// A real chain. Without it the node runs the embedded dev chain.
+/// `[chain]` (one chain and its one rollup, the form before `[[chains]]`) and each
+/// `[[chains]]` (a chain by name). One table for both, so that unknown keys are refused in
+/// both (serde cannot refuse them across a flattened table); which keys each needs is checked
+/// in [`resolve_target`].
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ChainConfig {
+struct ChainKeys {
+    /// `[[chains]]` only.
+    name: Option<String>,
+    /// `[chain]` only: with `[[chains]]`, rollups are listed in `[[rollups]]`.
+    rollup: Option<u32>,
     rpc_url: Option<String>,
-    rollup: u32,
     /// A deployment file (`deployment = "deployment.json"`) or a table of the four addresses.
     deployment: toml::Value,
     /// How long to wait for a receipt before bumping fees (default 36 s: three 12-s blocks).
@@ -61,6 +71,19 @@ struct ChainConfig {
     /// Withdraw credited rewards to the miner's account whenever they exceed this many ETH
     /// ("0.5"); default: never (`prova rewards withdraw` by hand).
     withdraw_rewards_above: Option<String>,
+}
+
+/// `[[rollups]]`: a rollup on a named chain.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RollupEntry {
+    chain: String,
+    rollup: u32,
+    /// Default: the plugin folder's only plugin.
+    plugin: Option<String>,
+    /// Among tasks of several rollups needed at the same block, a higher weight goes first.
+    weight: Option<u32>,
+    start_batch: Option<u64>,
 }
 
 /// The embedded dev world's knobs.
@@ -76,18 +99,41 @@ struct DevConfig {
     seed: Option<u64>,
 }
 
+/// A chain the node follows, resolved.
+struct ChainSpec {
+    name: String,
+    rpc_url: String,
+    deployment: DeploymentSource,
+    receipt_timeout: Duration,
+    upkeep: UpkeepConfig,
+}
+
+/// A rollup the node serves, resolved.
+struct RollupSpec {
+    /// Index into the chains.
+    chain: usize,
+    rollup: u32,
+    plugin: Option<String>,
+    weight: u32,
+    start_batch: u64,
+}
+
+/// What the node runs against.
+enum Target {
+    /// No chain configured: the embedded dev world with one plugin.
+    Embedded { plugin: Option<String>, start_batch: u64 },
+    Chains { chains: Vec<ChainSpec>, rollups: Vec<RollupSpec> },
+}
+
 /// The resolved configuration.
 struct Config {
     data_dir: PathBuf,
     generator: GeneratorConfig,
-    start_batch: u64,
     poll: Duration,
     retention_blocks: u64,
     keystore: Option<PathBuf>,
     password_file: Option<PathBuf>,
-    chain: Option<ChainConfig>,
-    rpc_url: Option<String>,
-    upkeep: UpkeepConfig,
+    target: Target,
     dev: DevConfig,
 }
 
@@ -101,14 +147,115 @@ fn read_file_config(path: Option<&Path>) -> Result<FileConfig> {
     })
 }
 
-/// The plugin the node runs: `--plugin` / `PROVA_PLUGIN`, else the config's `plugin`, else the
-/// plugin folder's only one.
-pub fn plugin_name(a: &NodeArgs) -> Result<Option<String>> {
-    Ok(a.plugin.clone().or(read_file_config(a.config.as_deref())?.plugin))
+impl ChainKeys {
+    fn resolve(self, name: String, where_: &str) -> Result<ChainSpec> {
+        Ok(ChainSpec {
+            rpc_url: self.rpc_url.with_context(|| format!("{where_} needs rpc_url (or --rpc-url / PROVA_RPC_URL)"))?,
+            deployment: DeploymentSource::from_toml(self.deployment)?,
+            receipt_timeout: Duration::from_secs(self.receipt_timeout_secs.unwrap_or(36)),
+            upkeep: UpkeepConfig {
+                keeper: self.keeper.unwrap_or(true),
+                withdraw_rewards_at: self
+                    .withdraw_rewards_above
+                    .as_deref()
+                    .map(|s| positive_eth(s, &format!("{where_} withdraw_rewards_above")))
+                    .transpose()?,
+            },
+            name,
+        })
+    }
+}
+
+/// The chains and rollups of the config: `[chain]` (one of each, the older form) or
+/// `[[chains]]` and `[[rollups]]`; the flags `--rpc-url`, `--plugin` and `--start-batch` apply
+/// when there is only one chain or one rollup for them to apply to.
+fn resolve_target(a: &NodeArgs, f: &mut FileConfig) -> Result<Target> {
+    let (chain, chains, rollups) = (f.chain.take(), f.chains.take(), f.rollups.take());
+    let (mut chains, mut rollups) = match (chain, chains, rollups) {
+        (None, None, None) => {
+            return Ok(Target::Embedded {
+                plugin: a.plugin.clone().or(f.plugin.take()),
+                start_batch: a.start_batch.or(f.start_batch).unwrap_or(0),
+            });
+        }
+        (Some(mut chain), None, None) => {
+            if chain.name.is_some() {
+                bail!("[chain] takes no name (names are for [[chains]])");
+            }
+            let rollup = chain.rollup.take().context("[chain] needs rollup = N (ids start at 1)")?;
+            chain.rpc_url = a.rpc_url.clone().or(chain.rpc_url);
+            let spec = chain.resolve("chain".into(), "[chain]")?;
+            let rollup = RollupSpec {
+                chain: 0,
+                rollup,
+                plugin: a.plugin.clone().or(f.plugin.take()),
+                weight: DEFAULT_WEIGHT,
+                start_batch: a.start_batch.or(f.start_batch).unwrap_or(0),
+            };
+            return Ok(Target::Chains { chains: vec![spec], rollups: vec![rollup] });
+        }
+        (Some(_), _, _) => bail!("[chain] is the one-rollup form: use either it or [[chains]] and [[rollups]], not both"),
+        (None, chains, rollups) => (chains.unwrap_or_default(), rollups.unwrap_or_default()),
+    };
+    if chains.is_empty() || rollups.is_empty() {
+        bail!("[[chains]] and [[rollups]] go together: each rollup names the chain it is on");
+    }
+    if f.plugin.is_some() {
+        bail!("with [[rollups]], each rollup names its plugin: `plugin` at the top level is for [chain] only");
+    }
+    if let Some(url) = &a.rpc_url {
+        let [only] = chains.as_mut_slice() else { bail!("--rpc-url applies to a config with one chain; set rpc_url in each [[chains]]") };
+        only.rpc_url = Some(url.clone());
+    }
+    for (flag, set) in [("--plugin", a.plugin.is_some()), ("--start-batch", a.start_batch.is_some())] {
+        if set && rollups.len() > 1 {
+            bail!("{flag} applies to a config with one rollup; set it in each [[rollups]]");
+        }
+    }
+    if let [only] = rollups.as_mut_slice() {
+        only.plugin = a.plugin.clone().or(only.plugin.take());
+        only.start_batch = a.start_batch.or(only.start_batch);
+    }
+    let mut specs: Vec<ChainSpec> = vec![];
+    for (i, mut c) in chains.into_iter().enumerate() {
+        let name = c.name.take().with_context(|| format!("[[chains]] entry {} needs a name (rollups name their chain by it)", i + 1))?;
+        if let Err(why) = prova_runtime::check_plugin_name(&name) {
+            bail!("[[chains]] name {name:?} {why} (the rules of plugin names: it names files and logs)");
+        }
+        if specs.iter().any(|s| s.name == name) {
+            bail!("[[chains]] name {name:?} is used twice");
+        }
+        if let Some(r) = c.rollup {
+            bail!("[[chains]] {name:?} has rollup = {r}: with [[chains]], rollups go in [[rollups]] (chain = {name:?}, rollup = {r})");
+        }
+        let where_ = format!("[[chains]] {name:?}");
+        specs.push(c.resolve(name, &where_)?);
+    }
+    let mut out: Vec<RollupSpec> = vec![];
+    for r in rollups {
+        let chain = specs.iter().position(|c| c.name == r.chain).with_context(|| {
+            let names: Vec<&str> = specs.iter().map(|c| c.name.as_str()).collect();
+            format!("[[rollups]] rollup {} is on chain {:?}, which is not in [[chains]] ({})", r.rollup, r.chain, names.join(", "))
+        })?;
+        if out.iter().any(|o| o.chain == chain && o.rollup == r.rollup) {
+            bail!("[[rollups]] rollup {} on chain {:?} is listed twice", r.rollup, r.chain);
+        }
+        if r.weight == Some(0) {
+            bail!("[[rollups]] rollup {} on chain {:?}: weight must be at least 1", r.rollup, r.chain);
+        }
+        out.push(RollupSpec {
+            chain,
+            rollup: r.rollup,
+            plugin: r.plugin,
+            weight: r.weight.unwrap_or(DEFAULT_WEIGHT),
+            start_batch: r.start_batch.unwrap_or(0),
+        });
+    }
+    Ok(Target::Chains { chains: specs, rollups: out })
 }
 
 fn resolve(a: &NodeArgs) -> Result<Config> {
-    let f = read_file_config(a.config.as_deref())?;
+    let mut f = read_file_config(a.config.as_deref())?;
     let d = GeneratorConfig::default();
     let generator = GeneratorConfig {
         workers: a.workers.or(f.workers).unwrap_or(d.workers),
@@ -118,27 +265,15 @@ fn resolve(a: &NodeArgs) -> Result<Config> {
     if generator.workers == 0 {
         bail!("workers must be at least 1");
     }
+    let target = resolve_target(a, &mut f)?;
     Ok(Config {
         data_dir: a.data_dir.clone().or(f.data_dir).unwrap_or_else(|| PathBuf::from("prova-data")),
         generator,
-        start_batch: a.start_batch.or(f.start_batch).unwrap_or(0),
         poll: Duration::from_millis(a.poll_ms.or(f.poll_ms).unwrap_or(500)),
         retention_blocks: f.retention_blocks.unwrap_or(prova_node::node::DEFAULT_RETENTION_BLOCKS),
         keystore: a.keystore.clone().or(f.keystore),
         password_file: f.password_file,
-        rpc_url: a.rpc_url.clone().or_else(|| f.chain.as_ref().and_then(|c| c.rpc_url.clone())),
-        upkeep: match &f.chain {
-            Some(c) => UpkeepConfig {
-                keeper: c.keeper.unwrap_or(true),
-                withdraw_rewards_at: c
-                    .withdraw_rewards_above
-                    .as_deref()
-                    .map(|s| positive_eth(s, "[chain] withdraw_rewards_above"))
-                    .transpose()?,
-            },
-            None => UpkeepConfig::default(),
-        },
-        chain: f.chain,
+        target,
         dev: f.dev.unwrap_or_default(),
     })
 }
@@ -184,108 +319,190 @@ fn stop_on_signals() -> Result<watch::Receiver<bool>> {
     Ok(rx)
 }
 
-pub fn run(a: &NodeArgs, plugin: Plugin) -> Result<()> {
+/// Runs the node the config describes, with plugins from `plugins_dir`.
+pub fn run(a: &NodeArgs, runtime: &Runtime, plugins_dir: &Path) -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let shutdown = {
         let _in_runtime = rt.enter();
         stop_on_signals()?
     };
-    let cfg = resolve(a)?;
+    let mut cfg = resolve(a)?;
     // Everything that can be refused is checked before anything is created or started.
-    let url = match &cfg.chain {
-        Some(_) => Some(cfg.rpc_url.clone().context("[chain] needs rpc_url (or --rpc-url / PROVA_RPC_URL)")?),
-        None => None,
-    };
-    let signer = match (&cfg.keystore, &cfg.chain) {
+    let signer = match (&cfg.keystore, &cfg.target) {
         (Some(k), _) => Some(load_signer(k, cfg.password_file.as_deref())?),
-        (None, Some(_)) => bail!("a chain needs the miner's keystore (keystore = ... or --keystore)"),
-        (None, None) => None,
+        (None, Target::Chains { .. }) => bail!("a chain needs the miner's keystore (keystore = ... or --keystore)"),
+        (None, Target::Embedded { .. }) => None,
     };
-    plugin.validate_keys().map_err(|e| anyhow::anyhow!("plugin {} keys: {e}", plugin.metadata().name))?;
-    let source = match &cfg.chain {
-        Some(c) => Some(DeploymentSource::from_toml(c.deployment.clone())?),
-        None if a.check => bail!("nothing to check: without [chain] the node runs the embedded dev chain"),
-        None => None,
-    };
-    let plugin = Arc::new(plugin);
-    rt.block_on(async move {
-        // The checks run before anything is written: a node that would fail is refused with
-        // one line, and leaves no data folder, store or outbox behind.
-        let checked = match (&cfg.chain, &source, &signer) {
-            (Some(c), Some(source), Some(signer)) => {
-                let checked = checks::run(url.as_deref().expect("checked"), source, c.rollup, signer.address(), &plugin).await?;
-                if a.check {
-                    for line in &checked.lines {
-                        println!("ok  {line}");
-                    }
-                    return Ok(());
+    match std::mem::replace(&mut cfg.target, Target::Embedded { plugin: None, start_batch: 0 }) {
+        Target::Embedded { .. } if a.check => bail!("nothing to check: without [chain] or [[chains]] the node runs the embedded dev chain"),
+        Target::Embedded { plugin, start_batch } => {
+            let plugin = crate::commands::plugin(runtime, plugins_dir, plugin.as_deref())?;
+            plugin.validate_keys().map_err(|e| anyhow::anyhow!("plugin {} keys: {e}", plugin.metadata().name))?;
+            rt.block_on(run_embedded(&cfg, Arc::new(plugin), signer, start_batch, shutdown))
+        }
+        Target::Chains { chains, rollups } => {
+            let catalog = runtime.catalog(plugins_dir)?;
+            let names = rollups.iter().map(|r| catalog.name_of(r.plugin.as_deref())).collect::<Result<Vec<_>, _>>()?;
+            let plugins: BTreeMap<String, Arc<Plugin>> =
+                catalog.into_plugins().into_iter().filter(|(n, _)| names.contains(n)).map(|(n, p)| (n, Arc::new(p))).collect();
+            for p in plugins.values() {
+                p.validate_keys().map_err(|e| anyhow::anyhow!("plugin {} keys: {e}", p.metadata().name))?;
+            }
+            let served = rollups.into_iter().zip(names).map(|(r, n)| (r, plugins[&n].clone())).collect();
+            rt.block_on(run_chains(a.check, &cfg, chains, served, signer.expect("checked above"), shutdown))
+        }
+    }
+}
+
+/// The node on configured chains: every check, then one client per chain and one store file.
+async fn run_chains(
+    check_only: bool,
+    cfg: &Config,
+    chains: Vec<ChainSpec>,
+    rollups: Vec<(RollupSpec, Arc<Plugin>)>,
+    signer: PrivateKeySigner,
+    shutdown: watch::Receiver<bool>,
+) -> Result<()> {
+    // The checks run before anything is written: a node that would fail is refused with one
+    // line, and leaves no data folder, store or outbox behind.
+    let miner = signer.address();
+    let mut checked = vec![];
+    for (i, c) in chains.iter().enumerate() {
+        let on = |e: anyhow::Error| if chains.len() > 1 { e.context(format!("chain {}", c.name)) } else { e };
+        let ch = checks::chain(&c.rpc_url, &c.deployment).await.map_err(on)?;
+        let mut lines = ch.lines.clone();
+        let here: Vec<_> = rollups.iter().filter(|(r, _)| r.chain == i).collect();
+        for (r, plugin) in &here {
+            lines.extend(checks::rollup(&ch, r.rollup, miner, plugin).await.map_err(on)?);
+        }
+        lines.push(checks::gas(&ch, miner, here.len() as u64).await.map_err(on)?);
+        if check_only {
+            for line in &lines {
+                match chains.len() {
+                    1 => println!("ok  {line}"),
+                    _ => println!("ok  [{}] {line}", c.name),
                 }
-                Some(checked)
-            }
-            _ => None,
-        };
-        std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("cannot create {}", cfg.data_dir.display()))?;
-        // The store is opened once the chain is known: it belongs to one chain, contract,
-        // rollup and miner, and refuses to open for another.
-        let open = |path: std::path::PathBuf, chain: Arc<dyn BaseChain>, deployment: Deployment, rollup: u32| {
-            let (cfg, plugin) = (&cfg, &plugin);
-            async move {
-                let identity = prova_node::node::identity(chain.as_ref(), &deployment, rollup).await?;
-                let store = Arc::new(Store::open(&path, &identity)?);
-                anyhow::Ok(NodeParams {
-                    chain,
-                    deployment,
-                    rollup,
-                    store,
-                    checker: Arc::new(PluginChecker(plugin.clone())),
-                    prover: Arc::new(PluginProver(plugin.clone())),
-                    generator: cfg.generator.clone(),
-                    start_batch: cfg.start_batch,
-                    poll: cfg.poll,
-                    retention_blocks: cfg.retention_blocks,
-                    upkeep: cfg.upkeep.clone(),
-                })
-            }
-        };
-        match &cfg.chain {
-            Some(c) => {
-                let (url, signer) = (url.as_deref().expect("checked"), signer.expect("checked"));
-                let rpc_cfg =
-                    RpcConfig { receipt_timeout: Duration::from_secs(c.receipt_timeout_secs.unwrap_or(36)), ..RpcConfig::default() };
-                let chain = RpcChain::connect(url, signer, &cfg.data_dir.join("outbox.redb"), rpc_cfg).await?;
-                println!("miner {} on chain {} via {url}", chain.sender(), chain.chain_id());
-                let deployment = checked.expect("checked before").deployment;
-                let params = open(cfg.data_dir.join("node.redb"), Arc::new(chain), deployment, c.rollup).await?;
-                prova_node::node::run(params, shutdown).await?;
-            }
-            None => {
-                let miner = match signer {
-                    Some(s) => s,
-                    None => {
-                        eprintln!("WARNING: no keystore: mining as the public dev account 1 (embedded dev chain only)");
-                        dev_signer(1)
-                    }
-                };
-                // The chain keeps mining until the node has stopped: a transaction in flight at
-                // Ctrl-C still gets its block.
-                let (stop_chain, chain_rx) = watch::channel(false);
-                let (chain, rollup, world) = embedded_world(&plugin, miner.address(), &cfg.dev, shutdown.clone(), chain_rx).await?;
-                println!("miner {} on the embedded dev chain (rollup {rollup}); Ctrl-C stops", miner.address());
-                // The embedded chain lives in memory and starts from genesis on every run: the
-                // state of an earlier run's chain is of no use and is discarded.
-                let path = cfg.data_dir.join("dev-node.redb");
-                if path.exists() {
-                    std::fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
-                    println!("discarded {} (the store of an earlier embedded chain)", path.display());
-                }
-                let params = open(path, Arc::new(chain), world.deployment, rollup).await?;
-                let result = prova_node::node::run(params, shutdown).await;
-                let _ = stop_chain.send(true);
-                result?;
             }
         }
-        Ok(())
-    })
+        if let Some(j) = checked.iter().position(|(_, id)| *id == ch.reader.chain_id()) {
+            bail!(
+                "[[chains]] {:?} and {:?} are both chain {}: list each chain once (one client per chain keeps one nonce sequence \
+                 for the key; two deployments on one chain are not supported yet)",
+                chains[j].name,
+                c.name,
+                ch.reader.chain_id()
+            );
+        }
+        checked.push((ch.deployment, ch.reader.chain_id()));
+    }
+    if check_only {
+        return Ok(());
+    }
+    std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("cannot create {}", cfg.data_dir.display()))?;
+    // The store belongs to one key; each rollup (chain, contract, rollup) has its own records.
+    let file = StoreFile::open(&cfg.data_dir.join("node.redb"))?;
+    adopt_one_chain_outbox(&cfg.data_dir, &file)?;
+    let mut params = vec![];
+    for (i, (c, (deployment, chain_id))) in chains.iter().zip(checked).enumerate() {
+        let rpc_cfg = RpcConfig { receipt_timeout: c.receipt_timeout, ..RpcConfig::default() };
+        let chain: Arc<dyn BaseChain> =
+            Arc::new(RpcChain::connect(&c.rpc_url, signer.clone(), &cfg.data_dir.join(outbox_name(chain_id)), rpc_cfg).await?);
+        println!("miner {} on chain {} ({}) via {}", chain.sender(), chain.chain_id(), c.name, c.rpc_url);
+        let mut served = vec![];
+        for (r, plugin) in rollups.iter().filter(|(r, _)| r.chain == i) {
+            let identity = prova_node::node::identity(chain.as_ref(), &deployment, r.rollup).await?;
+            served.push(ServedRollup {
+                rollup: r.rollup,
+                store: Arc::new(file.rollup(&identity)?),
+                checker: Arc::new(PluginChecker(plugin.clone())),
+                prover: Arc::new(PluginProver(plugin.clone())),
+                start_batch: r.start_batch,
+                weight: r.weight,
+            });
+            println!("  rollup {} with plugin {}", r.rollup, plugin.metadata().name);
+        }
+        params.push(ChainParams { name: c.name.clone(), chain, deployment, upkeep: c.upkeep.clone(), rollups: served });
+    }
+    let params = NodeParams { chains: params, generator: cfg.generator.clone(), poll: cfg.poll, retention_blocks: cfg.retention_blocks };
+    prova_node::node::run(params, shutdown).await?;
+    Ok(())
+}
+
+/// The node on the embedded dev chain, with the dev key unless a keystore is given.
+async fn run_embedded(
+    cfg: &Config,
+    plugin: Arc<Plugin>,
+    signer: Option<PrivateKeySigner>,
+    start_batch: u64,
+    shutdown: watch::Receiver<bool>,
+) -> Result<()> {
+    let miner = match signer {
+        Some(s) => s,
+        None => {
+            eprintln!("WARNING: no keystore: mining as the public dev account 1 (embedded dev chain only)");
+            dev_signer(1)
+        }
+    };
+    std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("cannot create {}", cfg.data_dir.display()))?;
+    // The chain keeps mining until the node has stopped: a transaction in flight at Ctrl-C
+    // still gets its block.
+    let (stop_chain, chain_rx) = watch::channel(false);
+    let (chain, rollup, world) = embedded_world(&plugin, miner.address(), &cfg.dev, shutdown.clone(), chain_rx).await?;
+    println!("miner {} on the embedded dev chain (rollup {rollup}); Ctrl-C stops", miner.address());
+    // The embedded chain lives in memory and starts from genesis on every run: the state of an
+    // earlier run's chain is of no use and is discarded.
+    let path = cfg.data_dir.join("dev-node.redb");
+    if path.exists() {
+        std::fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
+        println!("discarded {} (the store of an earlier embedded chain)", path.display());
+    }
+    let chain: Arc<dyn BaseChain> = Arc::new(chain);
+    let identity = prova_node::node::identity(chain.as_ref(), &world.deployment, rollup).await?;
+    let served = ServedRollup {
+        rollup,
+        store: Arc::new(Store::open(&path, &identity)?),
+        checker: Arc::new(PluginChecker(plugin.clone())),
+        prover: Arc::new(PluginProver(plugin)),
+        start_batch,
+        weight: DEFAULT_WEIGHT,
+    };
+    let params = NodeParams {
+        chains: vec![ChainParams {
+            name: "embedded".into(),
+            chain,
+            deployment: world.deployment,
+            upkeep: UpkeepConfig::default(),
+            rollups: vec![served],
+        }],
+        generator: cfg.generator.clone(),
+        poll: cfg.poll,
+        retention_blocks: cfg.retention_blocks,
+    };
+    let result = prova_node::node::run(params, shutdown).await;
+    let _ = stop_chain.send(true);
+    Ok(result?)
+}
+
+/// The outbox of the node's key on chain `chain_id`: one per chain, so one nonce sequence each.
+fn outbox_name(chain_id: u64) -> String {
+    format!("outbox-{chain_id}.redb")
+}
+
+/// The release before `[[chains]]` kept one outbox, `outbox.redb`, for its one chain: it becomes
+/// that chain's outbox (the chain of the store's first rollup; a store without one never sent).
+fn adopt_one_chain_outbox(dir: &Path, file: &StoreFile) -> Result<()> {
+    let old = dir.join("outbox.redb");
+    let Some(first) = file.identities()?.into_iter().next() else { return Ok(()) };
+    if !old.exists() {
+        return Ok(());
+    }
+    let new = dir.join(outbox_name(first.chain_id));
+    if new.exists() {
+        bail!("{} and {} both exist: keep the one whose transactions are pending (`prova` reads only the second)", old.display(), new.display());
+    }
+    std::fs::rename(&old, &new).with_context(|| format!("cannot rename {} to {}", old.display(), new.display()))?;
+    println!("{} is now {} (one outbox per chain)", old.display(), new.display());
+    Ok(())
 }
 
 /// The embedded chain with the reference rollup deployed, the miner staked, a block timer and

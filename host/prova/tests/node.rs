@@ -10,8 +10,8 @@ use std::time::Duration;
 use prova_chain::U256;
 use prova_chain::contracts::CommitmentStatus;
 use prova_chain::dev::{DEV_KEYS, dev_signer};
-use prova_node::dev::{self, DevParams, ETH, audit};
-use prova_store::{Store, SubmissionState, TaskState};
+use prova_dev::{self as dev, DevParams, ETH, audit};
+use prova_store::{StoreFile, SubmissionState, TaskState};
 use prova_tests::chain::{ADMIN, AnvilWorld};
 use rand08::{Rng, SeedableRng};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -86,7 +86,7 @@ async fn run_and_kill(w: &AnvilWorld, config: &Path, kill: Kill) -> String {
 /// What the store says the node was doing when it died.
 fn state_at_kill(store: &Path) -> (usize, usize, usize) {
     // Killed before it created its store (it opens it once the chain has answered).
-    let Ok(s) = Store::inspect(store) else { return (0, 0, 0) };
+    let Some(s) = StoreFile::inspect(store).and_then(|f| f.rollups()).ok().and_then(|r| r.into_iter().next()) else { return (0, 0, 0) };
     let proving = s.tasks().unwrap().iter().filter(|t| matches!(t.state, TaskState::Assigned { .. })).count();
     let subs = s.submissions().unwrap();
     let committed = subs.iter().filter(|x| x.state == SubmissionState::Committed).count();
@@ -149,7 +149,7 @@ async fn sigkill_at_random_points_loses_nothing_and_never_proves_a_stored_proof_
     let status = tokio::time::timeout(Duration::from_secs(120), child.wait()).await.expect("graceful stop").unwrap();
     assert!(status.success(), "graceful stop exits 0: {status}");
 
-    let store = Store::inspect(&store_path).unwrap();
+    let store = StoreFile::inspect(&store_path).unwrap().rollups().unwrap().remove(0);
     let a = audit(&store).unwrap();
     let finals: Vec<u64> = posted.iter().map(|s| s.final_new_batch).collect();
     assert_eq!(a.revealed, finals, "every sequence revealed by the only miner: {a:?}");

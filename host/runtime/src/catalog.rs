@@ -75,6 +75,13 @@ impl Catalog {
 
     /// The plugin called `name`; without a name, the folder's only plugin.
     pub fn take(mut self, name: Option<&str>) -> Result<Plugin, RuntimeError> {
+        let name = self.name_of(name)?;
+        Ok(self.plugins.remove(&name).expect("name_of names a loaded plugin"))
+    }
+
+    /// The name `name` stands for: itself if the folder holds it; without a name, the folder's
+    /// only plugin's.
+    pub fn name_of(&self, name: Option<&str>) -> Result<String, RuntimeError> {
         let available = self.plugins.keys().cloned().collect::<Vec<_>>().join(", ");
         let refused = match self.refused.as_slice() {
             [] => String::new(),
@@ -82,16 +89,22 @@ impl Catalog {
             many => format!("; {} file(s) refused, see `prova plugins list`", many.len()),
         };
         match name {
-            Some(name) => self.plugins.remove(name).ok_or_else(|| RuntimeError::NoSuchPlugin {
+            Some(name) if self.plugins.contains_key(name) => Ok(name.to_string()),
+            Some(name) => Err(RuntimeError::NoSuchPlugin {
                 dir: self.dir.clone(),
                 name: name.to_string(),
                 available: if available.is_empty() { "none".into() } else { available },
                 refused,
             }),
-            None if self.plugins.len() == 1 => Ok(self.plugins.into_values().next().expect("one plugin")),
-            None if self.plugins.is_empty() => Err(RuntimeError::NoPlugins { dir: self.dir, refused }),
-            None => Err(RuntimeError::ChoosePlugin { dir: self.dir, available }),
+            None if self.plugins.len() == 1 => Ok(available),
+            None if self.plugins.is_empty() => Err(RuntimeError::NoPlugins { dir: self.dir.clone(), refused }),
+            None => Err(RuntimeError::ChoosePlugin { dir: self.dir.clone(), available }),
         }
+    }
+
+    /// Every loaded plugin, by name.
+    pub fn into_plugins(self) -> BTreeMap<String, Plugin> {
+        self.plugins
     }
 }
 

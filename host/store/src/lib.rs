@@ -1,8 +1,11 @@
-//! prova-store: a miner node's durable state, one redb file per miner.
+//! prova-store: a miner node's durable state, one redb file per node.
 //!
-//! What it holds: the sequences the node saw (with their batch data), the proof tasks of each
-//! sequence and their state, every proof, the node's on-chain submissions (commit and reveal),
-//! and the chain cursors. Every state change is one write transaction committed with
+//! One file ([`StoreFile`]) holds every rollup the node serves, each in tables of its own
+//! (a scope, `rollup-<n>/…`), reached through a [`Store`]: the sequences the node saw for that
+//! rollup (with their batch data), the proof tasks of each sequence and their state, every
+//! proof, the node's on-chain submissions (commit and reveal), and the chain cursors. Rollups
+//! share nothing but the file and its writer: one rollup's records can never be read as
+//! another's, and a rollup added to the configuration starts with empty tables. Every state change is one write transaction committed with
 //! `Durability::Immediate` before the call returns: after a crash (SIGKILL included) the node
 //! resumes from exactly what it had acknowledged, and never proves a stored proof again.
 //!
@@ -10,8 +13,9 @@
 //! after a restart finds the same tasks and never duplicates work.
 //!
 //! Every read-modify-write happens inside one write transaction (redb has one writer at a
-//! time), so two parts of the node can never overwrite each other's change. A store knows whose
-//! it is ([`Identity`]) and refuses to open for anyone else. Sequences the node still works on
+//! time), so two parts of the node can never overwrite each other's change. Each scope knows
+//! which chain, contract and rollup it is for ([`Identity`]); the file belongs to one miner key
+//! and refuses to open for another. Sequences the node still works on
 //! are indexed, so each block costs work in proportion to what is open, not to history; the
 //! proofs and batch data of closed sequences are pruned after a retention period.
 //!
@@ -22,9 +26,12 @@
 //! Architecture invariant: this crate knows nothing of the chain client or of tokio; hashes
 //! and addresses are plain byte arrays.
 
+mod migrations;
 mod records;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use serde::Serialize;
@@ -34,84 +41,74 @@ pub use records::*;
 
 /// "schema_version" -> the version of the records below.
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
-/// "identity" -> JSON [`Identity`].
-const IDENTITY: TableDefinition<&str, &[u8]> = TableDefinition::new("identity");
-/// final batch -> JSON [`Sequence`].
-const SEQUENCES: TableDefinition<u64, &[u8]> = TableDefinition::new("sequences");
-/// final batch of every sequence whose status [`SequenceStatus::is_open`]: what each block
-/// looks at.
-const OPEN: TableDefinition<u64, ()> = TableDefinition::new("open_sequences");
-/// (block it closed in, final batch) of every closed sequence whose proofs and data are still
-/// kept: what pruning looks at.
-const CLOSED: TableDefinition<(u64, u64), ()> = TableDefinition::new("closed_sequences");
-/// (final batch, batch index) -> the batch data as posted (the witness).
-const BATCH_DATA: TableDefinition<(u64, u32), &[u8]> = TableDefinition::new("batch_data");
-/// task key ([`TaskId::key`]) -> JSON [`Task`].
-const TASKS: TableDefinition<&str, &[u8]> = TableDefinition::new("tasks");
-/// task key -> proof bytes.
-const PROOFS: TableDefinition<&str, &[u8]> = TableDefinition::new("proofs");
-/// final batch -> JSON [`Submission`].
-const SUBMISSIONS: TableDefinition<u64, &[u8]> = TableDefinition::new("submissions");
-/// name -> JSON of whatever the caller keeps there (the watcher's cursor).
-const CURSORS: TableDefinition<&str, &[u8]> = TableDefinition::new("cursors");
-/// (final batch, window, miner) of each commitment of another miner the keeper watches until
-/// it is settled: what the keeper looks at on each block. (A new table needs no migration: an
-/// older file simply has none yet.)
-const WATCHED: TableDefinition<(u64, u64, [u8; 20]), ()> = TableDefinition::new("watched_commitments");
+/// scope -> JSON [`Identity`] of the rollup whose tables are `rollup-<scope>/…`.
+const ROLLUPS: TableDefinition<u32, &[u8]> = TableDefinition::new("rollups");
 
 /// The version this build writes. 1: the first. 2: typed rewards and slashes, the open and
-/// closed indexes, the identity record.
-pub const SCHEMA_VERSION: u64 = 2;
+/// closed indexes, the identity record. 3: one file for many rollups, each in its own tables.
+pub const SCHEMA_VERSION: u64 = 3;
 
-/// Steps that bring a file from version `i + 1` to `i + 2` (index 0 migrates 1 -> 2);
-/// [`Store::open`] runs the steps a file needs in one transaction.
-type Migration = fn(&WriteTransaction) -> Result<(), redb::Error>;
-const MIGRATIONS: &[Migration] = &[migrate_1_to_2];
+/// The tables of one rollup, named `rollup-<scope>/<table>`.
+#[derive(Clone, Copy)]
+struct Tables {
+    /// final batch -> JSON [`Sequence`].
+    sequences: TableDefinition<'static, u64, &'static [u8]>,
+    /// final batch of every sequence whose status [`SequenceStatus::is_open`]: what each block
+    /// looks at.
+    open: TableDefinition<'static, u64, ()>,
+    /// (block it closed in, final batch) of every closed sequence whose proofs and data are
+    /// still kept: what pruning looks at.
+    closed: TableDefinition<'static, (u64, u64), ()>,
+    /// (final batch, batch index) -> the batch data as posted (the witness).
+    batch_data: TableDefinition<'static, (u64, u32), &'static [u8]>,
+    /// task key ([`TaskId::key`]) -> JSON [`Task`].
+    tasks: TableDefinition<'static, &'static str, &'static [u8]>,
+    /// task key -> proof bytes.
+    proofs: TableDefinition<'static, &'static str, &'static [u8]>,
+    /// final batch -> JSON [`Submission`].
+    submissions: TableDefinition<'static, u64, &'static [u8]>,
+    /// name -> JSON of whatever the caller keeps there (the watcher's cursor).
+    cursors: TableDefinition<'static, &'static str, &'static [u8]>,
+    /// (final batch, window, miner) of each commitment of another miner the keeper watches
+    /// until it is settled: what the keeper looks at on each block.
+    watched: TableDefinition<'static, (u64, u64, [u8; 20]), ()>,
+}
 
-/// Version 1 kept rewards as free text and had no indexes: rewrite settled submissions with
-/// integer amounts (text that is no number, such as "credited before restart", becomes 0) and
-/// index the open sequences.
-fn migrate_1_to_2(w: &WriteTransaction) -> Result<(), redb::Error> {
-    let corrupt = |e: serde_json::Error| redb::Error::Corrupted(format!("migrating to version 2: {e}"));
-    let mut subs = w.open_table(SUBMISSIONS)?;
-    let mut rewrite = vec![];
-    for row in subs.iter()? {
-        let (k, v) = row?;
-        let mut j: serde_json::Value = serde_json::from_slice(v.value()).map_err(corrupt)?;
-        let state = &mut j["state"];
-        let amount = |s: &serde_json::Value| s.as_str().and_then(|s| s.parse::<u128>().ok()).unwrap_or(0).to_string();
-        match state["state"].as_str() {
-            Some("revealed") => {
-                state["reward_wei"] = amount(&state["reward"]).into();
-                state.as_object_mut().map(|o| o.remove("reward"));
+impl Tables {
+    /// The tables of `scope`. redb wants table names that outlive the definitions; each scope's
+    /// names are made once per process and kept (a few short strings per rollup served).
+    fn of(scope: u32) -> Self {
+        static MADE: OnceLock<Mutex<HashMap<u32, Tables>>> = OnceLock::new();
+        let mut made = MADE.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+        *made.entry(scope).or_insert_with(|| {
+            let name = |t: &str| -> &'static str { Box::leak(format!("rollup-{scope}/{t}").into_boxed_str()) };
+            Tables {
+                sequences: TableDefinition::new(name("sequences")),
+                open: TableDefinition::new(name("open_sequences")),
+                closed: TableDefinition::new(name("closed_sequences")),
+                batch_data: TableDefinition::new(name("batch_data")),
+                tasks: TableDefinition::new(name("tasks")),
+                proofs: TableDefinition::new(name("proofs")),
+                submissions: TableDefinition::new(name("submissions")),
+                cursors: TableDefinition::new(name("cursors")),
+                watched: TableDefinition::new(name("watched_commitments")),
             }
-            Some("slashed") => {
-                state["amount_wei"] = amount(&state["amount"]).into();
-                state.as_object_mut().map(|o| o.remove("amount"));
-                let reason = match state["reason"].as_str() {
-                    Some(r) if r.contains("HashMismatch") => "hash_mismatch",
-                    Some(r) if r.contains("InvalidProof") => "invalid_proof",
-                    _ => "no_reveal",
-                };
-                state["reason"] = reason.into();
-            }
-            _ => continue,
-        }
-        rewrite.push((k.value(), serde_json::to_vec(&j).map_err(corrupt)?));
+        })
     }
-    for (k, v) in rewrite {
-        subs.insert(k, v.as_slice())?;
+
+    /// Creates them (a new scope), so that reads never meet a missing table.
+    fn create(&self, w: &WriteTransaction) -> Result<(), redb::TableError> {
+        w.open_table(self.sequences)?;
+        w.open_table(self.open)?;
+        w.open_table(self.closed)?;
+        w.open_table(self.batch_data)?;
+        w.open_table(self.tasks)?;
+        w.open_table(self.proofs)?;
+        w.open_table(self.submissions)?;
+        w.open_table(self.cursors)?;
+        w.open_table(self.watched)?;
+        Ok(())
     }
-    let seqs = w.open_table(SEQUENCES)?;
-    let mut open = w.open_table(OPEN)?;
-    for row in seqs.iter()? {
-        let (k, v) = row?;
-        let seq: Sequence = serde_json::from_slice(v.value()).map_err(corrupt)?;
-        if seq.status.is_open() {
-            open.insert(k.value(), ())?;
-        }
-    }
-    Ok(())
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -124,7 +121,7 @@ pub enum StoreError {
     Corrupt { path: String, table: &'static str, key: String, message: String },
     #[error("store {path}: no {what} {key}")]
     Missing { path: String, what: &'static str, key: String },
-    #[error("store {path} belongs to {stored}, not to {given}: use another data folder for this chain, contract, rollup or key")]
+    #[error("store {path} belongs to {stored}, not to {given}: use another data folder for this key")]
     NotOurs { path: String, stored: Box<Identity>, given: Box<Identity> },
     #[error("store {path} does not exist")]
     NotFound { path: String },
@@ -161,76 +158,25 @@ from_redb!(redb::Error, redb::TableError, redb::StorageError);
 
 type TxResult<T> = Result<T, TxError>;
 
-pub struct Store {
-    db: Database,
+/// A node's store file: the database and the rollups (scopes) in it. Open it once per process
+/// (redb locks the file) and take a [`Store`] per rollup from it.
+pub struct StoreFile {
+    db: Arc<Database>,
     path: PathBuf,
 }
 
-impl Store {
-    /// Opens (or creates) the store at `path` for `identity`, migrating an older schema and
-    /// refusing a newer one, or a store that belongs to another identity.
-    pub fn open(path: &Path, identity: &Identity) -> Result<Self, StoreError> {
-        let store = Self::open_db(path)?;
-        store.claim(identity)?;
-        Ok(store)
-    }
+/// One rollup's records in a [`StoreFile`]: what the node's parts for that rollup read and write.
+pub struct Store {
+    db: Arc<Database>,
+    path: PathBuf,
+    t: Tables,
+    identity: Identity,
+}
 
-    /// Opens (or creates) a store over any redb storage backend (the simulation's in-memory
-    /// disk, which can fail writes and survives a simulated crash); `name` stands for the path
-    /// in errors.
-    pub fn open_with_backend(name: &str, backend: impl redb::StorageBackend, identity: &Identity) -> Result<Self, StoreError> {
-        let db = redb::Builder::new()
-            .set_cache_size(4 << 20)
-            .create_with_backend(backend)
-            .map_err(|e| StoreError::Db { path: name.to_string(), message: e.to_string() })?;
-        let store = Self::init(db, PathBuf::from(name))?;
-        store.claim(identity)?;
-        Ok(store)
-    }
-
-    /// Writes the identity into a new store, or checks it against the stored one.
-    fn claim(&self, identity: &Identity) -> Result<(), StoreError> {
-        let (store, path) = (self, self.path.as_path());
-        let given = identity.clone();
-        store.write(|w| {
-            let mut t = w.open_table(IDENTITY)?;
-            let stored = t.get("identity")?.map(|v| v.value().to_vec());
-            match stored {
-                None => {
-                    t.insert("identity", json(&given).as_slice())?;
-                    Ok(())
-                }
-                Some(bytes) => {
-                    let stored: Identity =
-                        serde_json::from_slice(&bytes).map_err(|e| TxError::Store(store.corrupt("identity", "identity", e)))?;
-                    if stored == given {
-                        Ok(())
-                    } else {
-                        Err(TxError::Store(StoreError::NotOurs {
-                            path: path.display().to_string(),
-                            stored: Box::new(stored),
-                            given: Box::new(given),
-                        }))
-                    }
-                }
-            }
-        })
-    }
-
-    /// Opens an existing store whoever it belongs to, to read it (tools and tests).
-    pub fn inspect(path: &Path) -> Result<Self, StoreError> {
-        if !path.exists() {
-            return Err(StoreError::NotFound { path: path.display().to_string() });
-        }
-        Self::open_db(path)
-    }
-
-    /// The identity the store was created for (`None` for a store from before identities).
-    pub fn identity(&self) -> Result<Option<Identity>, StoreError> {
-        self.get_json(IDENTITY, "identity", "identity", "identity")
-    }
-
-    fn open_db(path: &Path) -> Result<Self, StoreError> {
+impl StoreFile {
+    /// Opens (or creates) the store file at `path`, migrating an older schema and refusing a
+    /// newer one.
+    pub fn open(path: &Path) -> Result<Arc<Self>, StoreError> {
         let db_err = |e: &dyn std::fmt::Display| StoreError::Db { path: path.display().to_string(), message: e.to_string() };
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| db_err(&e))?;
@@ -239,41 +185,120 @@ impl Store {
         Self::init(db, path.to_path_buf())
     }
 
-    /// Creates the tables, migrating an older schema and refusing a newer one.
-    fn init(db: Database, path: PathBuf) -> Result<Self, StoreError> {
-        let store = Self { db, path };
-        let path = store.path.clone();
-        store.write(|w| {
-            let meta = w.open_table(META)?;
-            let found = meta.get("schema_version")?.map(|v| v.value());
-            drop(meta);
-            let found = match found {
-                Some(v) => v,
-                None => {
-                    w.open_table(META)?.insert("schema_version", SCHEMA_VERSION)?;
-                    SCHEMA_VERSION
-                }
-            };
-            if found > SCHEMA_VERSION {
-                return Err(TxError::Store(StoreError::TooNew { path: path.display().to_string(), found, supported: SCHEMA_VERSION }));
+    /// Opens (or creates) a store over any redb storage backend (the simulation's in-memory
+    /// disk, which can fail writes and survives a simulated crash); `name` stands for the path
+    /// in errors.
+    pub fn open_with_backend(name: &str, backend: impl redb::StorageBackend) -> Result<Arc<Self>, StoreError> {
+        let db = redb::Builder::new()
+            .set_cache_size(4 << 20)
+            .create_with_backend(backend)
+            .map_err(|e| StoreError::Db { path: name.to_string(), message: e.to_string() })?;
+        Self::init(db, PathBuf::from(name))
+    }
+
+    /// Opens an existing store file, to read it (tools and tests).
+    pub fn inspect(path: &Path) -> Result<Arc<Self>, StoreError> {
+        if !path.exists() {
+            return Err(StoreError::NotFound { path: path.display().to_string() });
+        }
+        Self::open(path)
+    }
+
+    fn err(&self, e: impl std::fmt::Display) -> StoreError {
+        StoreError::Db { path: self.path.display().to_string(), message: e.to_string() }
+    }
+
+    /// Creates the file's tables, migrating an older schema and refusing a newer one, in one
+    /// transaction.
+    fn init(db: Database, path: PathBuf) -> Result<Arc<Self>, StoreError> {
+        let file = Self { db: Arc::new(db), path };
+        let w = file.db.begin_write().map_err(|e| file.err(e))?;
+        let found = {
+            let meta = w.open_table(META).map_err(|e| file.err(e))?;
+            meta.get("schema_version").map_err(|e| file.err(e))?.map(|v| v.value())
+        };
+        let found = found.unwrap_or(SCHEMA_VERSION);
+        if found > SCHEMA_VERSION {
+            return Err(StoreError::TooNew { path: file.path.display().to_string(), found, supported: SCHEMA_VERSION });
+        }
+        w.open_table(ROLLUPS).map_err(|e| file.err(e))?;
+        for step in &migrations::STEPS[(found - 1) as usize..] {
+            step(&w).map_err(|e| file.err(e))?;
+        }
+        w.open_table(META).map_err(|e| file.err(e))?.insert("schema_version", SCHEMA_VERSION).map_err(|e| file.err(e))?;
+        w.commit().map_err(|e| file.err(e))?;
+        Ok(Arc::new(file))
+    }
+
+    /// The rollups the file holds, in the order they were added.
+    pub fn identities(&self) -> Result<Vec<Identity>, StoreError> {
+        Ok(self.scopes()?.into_iter().map(|(_, i)| i).collect())
+    }
+
+    fn scopes(&self) -> Result<Vec<(u32, Identity)>, StoreError> {
+        let r = self.db.begin_read().map_err(|e| self.err(e))?;
+        let t = r.open_table(ROLLUPS).map_err(|e| self.err(e))?;
+        let mut out = vec![];
+        for row in t.iter().map_err(|e| self.err(e))? {
+            let (k, v) = row.map_err(|e| self.err(e))?;
+            let identity = serde_json::from_slice(v.value()).map_err(|e| StoreError::Corrupt {
+                path: self.path.display().to_string(),
+                table: "rollups",
+                key: k.value().to_string(),
+                message: e.to_string(),
+            })?;
+            out.push((k.value(), identity));
+        }
+        Ok(out)
+    }
+
+    /// The records of the rollup `identity` names, in a scope of their own, created on first
+    /// use. The file belongs to one miner key: a rollup for another key is refused.
+    pub fn rollup(self: &Arc<Self>, identity: &Identity) -> Result<Store, StoreError> {
+        let scopes = self.scopes()?;
+        if let Some((_, stored)) = scopes.iter().find(|(_, i)| i.miner != identity.miner) {
+            return Err(StoreError::NotOurs {
+                path: self.path.display().to_string(),
+                stored: Box::new(stored.clone()),
+                given: Box::new(identity.clone()),
+            });
+        }
+        let scope = match scopes.iter().find(|(_, i)| i == identity) {
+            Some((scope, _)) => *scope,
+            None => {
+                // The first rollup takes scope 0, where a migrated file's records are already.
+                let scope = scopes.iter().map(|(s, _)| s + 1).max().unwrap_or(0);
+                let w = self.db.begin_write().map_err(|e| self.err(e))?;
+                Tables::of(scope).create(&w).map_err(|e| self.err(e))?;
+                w.open_table(ROLLUPS).map_err(|e| self.err(e))?.insert(scope, json(identity).as_slice()).map_err(|e| self.err(e))?;
+                w.commit().map_err(|e| self.err(e))?;
+                scope
             }
-            for t in [SEQUENCES, SUBMISSIONS] {
-                w.open_table(t)?;
-            }
-            for t in [TASKS, PROOFS, CURSORS, IDENTITY] {
-                w.open_table(t)?;
-            }
-            w.open_table(BATCH_DATA)?;
-            w.open_table(OPEN)?;
-            w.open_table(CLOSED)?;
-            w.open_table(WATCHED)?;
-            for step in &MIGRATIONS[(found - 1) as usize..] {
-                step(w)?;
-            }
-            w.open_table(META)?.insert("schema_version", SCHEMA_VERSION)?;
-            Ok(())
-        })?;
-        Ok(store)
+        };
+        Ok(Store { db: self.db.clone(), path: self.path.clone(), t: Tables::of(scope), identity: identity.clone() })
+    }
+
+    /// Every rollup's records (tools and tests).
+    pub fn rollups(self: &Arc<Self>) -> Result<Vec<Store>, StoreError> {
+        self.identities()?.iter().map(|i| self.rollup(i)).collect()
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the store file at `path` and takes `identity`'s records from it: a
+    /// node that serves one rollup.
+    pub fn open(path: &Path, identity: &Identity) -> Result<Self, StoreError> {
+        StoreFile::open(path)?.rollup(identity)
+    }
+
+    /// [`StoreFile::open_with_backend`], then `identity`'s records.
+    pub fn open_with_backend(name: &str, backend: impl redb::StorageBackend, identity: &Identity) -> Result<Self, StoreError> {
+        StoreFile::open_with_backend(name, backend)?.rollup(identity)
+    }
+
+    /// The chain, contract, rollup and miner these records are for.
+    pub fn identity(&self) -> &Identity {
+        &self.identity
     }
 
     fn err(&self, e: impl std::fmt::Display) -> StoreError {
@@ -339,9 +364,9 @@ impl Store {
     // ------------------------------------------------------------------ sequences and tasks
 
     /// Writes a sequence record and keeps the open and closed indexes true to its status.
-    fn put_sequence(w: &WriteTransaction, seq: &Sequence) -> TxResult<()> {
-        w.open_table(SEQUENCES)?.insert(seq.final_batch, json(seq).as_slice())?;
-        let (mut open, mut closed) = (w.open_table(OPEN)?, w.open_table(CLOSED)?);
+    fn put_sequence(&self, w: &WriteTransaction, seq: &Sequence) -> TxResult<()> {
+        w.open_table(self.t.sequences)?.insert(seq.final_batch, json(seq).as_slice())?;
+        let (mut open, mut closed) = (w.open_table(self.t.open)?, w.open_table(self.t.closed)?);
         if seq.status.is_open() {
             open.insert(seq.final_batch, ())?;
         } else {
@@ -354,13 +379,13 @@ impl Store {
     }
 
     fn read_sequence(&self, w: &WriteTransaction, final_batch: u64) -> TxResult<Sequence> {
-        let t = w.open_table(SEQUENCES)?;
+        let t = w.open_table(self.t.sequences)?;
         let v = t.get(final_batch)?.ok_or_else(|| TxError::Store(self.missing("sequence", final_batch)))?;
         self.decode("sequences", final_batch, v.value())
     }
 
     fn read_task(&self, w: &WriteTransaction, id: &TaskId) -> TxResult<Task> {
-        let t = w.open_table(TASKS)?;
+        let t = w.open_table(self.t.tasks)?;
         let v = t.get(id.key().as_str())?.ok_or_else(|| TxError::Store(self.missing("task", id)))?;
         self.decode("tasks", id, v.value())
     }
@@ -370,24 +395,24 @@ impl Store {
     /// All in one transaction: a crash cannot leave an unprovable sequence with tasks.
     pub fn add_sequence(&self, seq: &Sequence, batch_data: &[Vec<u8>]) -> Result<Added, StoreError> {
         self.write(|w| {
-            if let Some(v) = w.open_table(SEQUENCES)?.get(seq.final_batch)? {
+            if let Some(v) = w.open_table(self.t.sequences)?.get(seq.final_batch)? {
                 let known: Sequence = self.decode("sequences", seq.final_batch, v.value())?;
                 let same = known.init_batch == seq.init_batch && known.acc_input_hash == seq.acc_input_hash;
                 return Ok(if same { Added::Known } else { Added::Differs });
             }
-            Self::insert_new(w, seq, batch_data)?;
+            self.insert_new(w, seq, batch_data)?;
             Ok(Added::New)
         })
     }
 
-    fn insert_new(w: &WriteTransaction, seq: &Sequence, batch_data: &[Vec<u8>]) -> TxResult<()> {
-        Self::put_sequence(w, seq)?;
-        let mut data = w.open_table(BATCH_DATA)?;
+    fn insert_new(&self, w: &WriteTransaction, seq: &Sequence, batch_data: &[Vec<u8>]) -> TxResult<()> {
+        self.put_sequence(w, seq)?;
+        let mut data = w.open_table(self.t.batch_data)?;
         for (i, d) in batch_data.iter().enumerate() {
             data.insert((seq.final_batch, i as u32), d.as_slice())?;
         }
         if seq.status == SequenceStatus::Proving {
-            let mut t = w.open_table(TASKS)?;
+            let mut t = w.open_table(self.t.tasks)?;
             for id in TaskId::graph(seq.final_batch, seq.batches()) {
                 t.insert(id.key().as_str(), json(&Task::new(id)).as_slice())?;
             }
@@ -400,13 +425,13 @@ impl Store {
     /// with it) and stores `seq` in its place, in one transaction. Returns the old record.
     pub fn replace_sequence(&self, seq: &Sequence, batch_data: &[Vec<u8>]) -> Result<Option<Sequence>, StoreError> {
         self.write(|w| {
-            let old = match w.open_table(SEQUENCES)?.get(seq.final_batch)? {
+            let old = match w.open_table(self.t.sequences)?.get(seq.final_batch)? {
                 Some(v) => Some(self.decode::<Sequence>("sequences", seq.final_batch, v.value())?),
                 None => None,
             };
             if let Some(old) = &old {
                 self.forget_derived(w, old)?;
-                let mut subs = w.open_table(SUBMISSIONS)?;
+                let mut subs = w.open_table(self.t.submissions)?;
                 let sub = match subs.get(seq.final_batch)? {
                     Some(v) => Some(self.decode::<Submission>("submissions", seq.final_batch, v.value())?),
                     None => None,
@@ -415,17 +440,17 @@ impl Store {
                     subs.remove(seq.final_batch)?;
                 }
                 if let Some(b) = old.closed_block {
-                    w.open_table(CLOSED)?.remove((b, old.final_batch))?;
+                    w.open_table(self.t.closed)?.remove((b, old.final_batch))?;
                 }
             }
-            Self::insert_new(w, seq, batch_data)?;
+            self.insert_new(w, seq, batch_data)?;
             Ok(old)
         })
     }
 
     /// Deletes the tasks, proofs and batch data of `seq`.
     fn forget_derived(&self, w: &WriteTransaction, seq: &Sequence) -> TxResult<()> {
-        let (mut tasks, mut proofs, mut data) = (w.open_table(TASKS)?, w.open_table(PROOFS)?, w.open_table(BATCH_DATA)?);
+        let (mut tasks, mut proofs, mut data) = (w.open_table(self.t.tasks)?, w.open_table(self.t.proofs)?, w.open_table(self.t.batch_data)?);
         for id in TaskId::graph(seq.final_batch, seq.batches()) {
             tasks.remove(id.key().as_str())?;
             proofs.remove(id.key().as_str())?;
@@ -437,19 +462,19 @@ impl Store {
     }
 
     pub fn sequence(&self, final_batch: u64) -> Result<Option<Sequence>, StoreError> {
-        self.get_json(SEQUENCES, "sequences", final_batch, final_batch)
+        self.get_json(self.t.sequences, "sequences", final_batch, final_batch)
     }
 
     /// Every stored sequence, lowest first (history included: for tools, not for each block).
     pub fn sequences(&self) -> Result<Vec<Sequence>, StoreError> {
-        self.all_json(SEQUENCES, "sequences")
+        self.all_json(self.t.sequences, "sequences")
     }
 
     /// The sequences the node still works on (proving, or a submission to settle), lowest
     /// first: an index, so the cost follows what is open, not history.
     pub fn open_sequences(&self) -> Result<Vec<Sequence>, StoreError> {
         let r = self.db.begin_read().map_err(|e| self.err(e))?;
-        let (open, seqs) = (r.open_table(OPEN).map_err(|e| self.err(e))?, r.open_table(SEQUENCES).map_err(|e| self.err(e))?);
+        let (open, seqs) = (r.open_table(self.t.open).map_err(|e| self.err(e))?, r.open_table(self.t.sequences).map_err(|e| self.err(e))?);
         let mut out = vec![];
         for row in open.iter().map_err(|e| self.err(e))? {
             let f = row.map_err(|e| self.err(e))?.0.value();
@@ -472,25 +497,25 @@ impl Store {
                 seq.closed_block = Some(block);
             }
             seq.status = status;
-            Self::put_sequence(w, &seq)?;
+            self.put_sequence(w, &seq)?;
             Ok(true)
         })
     }
 
     pub fn batch_data(&self, final_batch: u64, index: u32) -> Result<Vec<u8>, StoreError> {
         let r = self.db.begin_read().map_err(|e| self.err(e))?;
-        let t = r.open_table(BATCH_DATA).map_err(|e| self.err(e))?;
+        let t = r.open_table(self.t.batch_data).map_err(|e| self.err(e))?;
         let v = t.get((final_batch, index)).map_err(|e| self.err(e))?;
         v.map(|v| v.value().to_vec()).ok_or_else(|| self.missing("batch data", format!("{final_batch}/{index}")))
     }
 
     pub fn task(&self, id: &TaskId) -> Result<Option<Task>, StoreError> {
-        self.get_json(TASKS, "tasks", id.key().as_str(), id)
+        self.get_json(self.t.tasks, "tasks", id.key().as_str(), id)
     }
 
     /// Every task, in id order (= sequence order).
     pub fn tasks(&self) -> Result<Vec<Task>, StoreError> {
-        self.all_json(TASKS, "tasks")
+        self.all_json(self.t.tasks, "tasks")
     }
 
     /// The tasks of one sequence, in id order: a range of the task table (keys start with the
@@ -498,7 +523,7 @@ impl Store {
     pub fn tasks_of(&self, final_batch: u64) -> Result<Vec<Task>, StoreError> {
         let (from, to) = (format!("{final_batch:020}/"), format!("{final_batch:020}0"));
         let r = self.db.begin_read().map_err(|e| self.err(e))?;
-        let t = r.open_table(TASKS).map_err(|e| self.err(e))?;
+        let t = r.open_table(self.t.tasks).map_err(|e| self.err(e))?;
         let mut out = vec![];
         for row in t.range(from.as_str()..to.as_str()).map_err(|e| self.err(e))? {
             let (k, v) = row.map_err(|e| self.err(e))?;
@@ -512,7 +537,7 @@ impl Store {
         self.write(|w| {
             let mut task = self.read_task(w, id)?;
             let out = f(&mut task);
-            w.open_table(TASKS)?.insert(id.key().as_str(), json(&task).as_slice())?;
+            w.open_table(self.t.tasks)?.insert(id.key().as_str(), json(&task).as_slice())?;
             Ok(out)
         })
     }
@@ -541,13 +566,13 @@ impl Store {
             task.done_by = Some(worker.to_string());
             task.finished_ms = Some(now_ms);
             task.completions += 1;
-            w.open_table(PROOFS)?.insert(id.key().as_str(), proof)?;
-            w.open_table(TASKS)?.insert(id.key().as_str(), json(&task).as_slice())?;
+            w.open_table(self.t.proofs)?.insert(id.key().as_str(), proof)?;
+            w.open_table(self.t.tasks)?.insert(id.key().as_str(), json(&task).as_slice())?;
             if id.kind() == TaskKind::Final {
                 let mut s = self.read_sequence(w, id.sequence())?;
                 if s.status == SequenceStatus::Proving {
                     s.status = SequenceStatus::Proved;
-                    Self::put_sequence(w, &s)?;
+                    self.put_sequence(w, &s)?;
                 }
             }
             Ok(true)
@@ -565,13 +590,13 @@ impl Store {
             }
             t.last_error = Some(error.to_string());
             t.state = if t.attempts >= max_attempts { TaskState::Failed { error: error.to_string() } } else { TaskState::Pending };
-            w.open_table(TASKS)?.insert(id.key().as_str(), json(&t).as_slice())?;
+            w.open_table(self.t.tasks)?.insert(id.key().as_str(), json(&t).as_slice())?;
             if let TaskState::Failed { .. } = t.state {
                 let mut s = self.read_sequence(w, id.sequence())?;
                 if s.status.is_open() {
                     s.status = SequenceStatus::Unprovable { reason: format!("task {id} failed {} times; last error: {error}", t.attempts) };
                     s.closed_block = Some(block);
-                    Self::put_sequence(w, &s)?;
+                    self.put_sequence(w, &s)?;
                 }
             }
             Ok(t.state)
@@ -594,8 +619,8 @@ impl Store {
                 t.failed_on.push(by);
             }
             t.last_error = Some(reason.to_string());
-            w.open_table(PROOFS)?.remove(id.key().as_str())?;
-            let mut subs = w.open_table(SUBMISSIONS)?;
+            w.open_table(self.t.proofs)?.remove(id.key().as_str())?;
+            let mut subs = w.open_table(self.t.submissions)?;
             let sub = match subs.get(final_batch)? {
                 Some(v) => Some(self.decode::<Submission>("submissions", final_batch, v.value())?),
                 None => None,
@@ -617,8 +642,8 @@ impl Store {
                     s.closed_block = Some(block);
                 }
             }
-            w.open_table(TASKS)?.insert(id.key().as_str(), json(&t).as_slice())?;
-            Self::put_sequence(w, &s)?;
+            w.open_table(self.t.tasks)?.insert(id.key().as_str(), json(&t).as_slice())?;
+            self.put_sequence(w, &s)?;
             Ok(t.state)
         })
     }
@@ -635,7 +660,7 @@ impl Store {
             self.drop_unfinished(w, &s)?;
             s.status = SequenceStatus::Settled;
             s.closed_block = Some(block);
-            Self::put_sequence(w, &s)?;
+            self.put_sequence(w, &s)?;
             Ok(true)
         })
     }
@@ -651,7 +676,7 @@ impl Store {
                 return Ok(false);
             }
             self.drop_unfinished(w, &s)?;
-            let mut subs = w.open_table(SUBMISSIONS)?;
+            let mut subs = w.open_table(self.t.submissions)?;
             let sub = match subs.get(final_batch)? {
                 Some(v) => Some(self.decode::<Submission>("submissions", final_batch, v.value())?),
                 None => None,
@@ -663,7 +688,7 @@ impl Store {
             drop(subs);
             s.status = SequenceStatus::Replaced;
             s.closed_block = Some(block);
-            Self::put_sequence(w, &s)?;
+            self.put_sequence(w, &s)?;
             Ok(true)
         })
     }
@@ -672,7 +697,7 @@ impl Store {
     /// kept: what a reorg may have undone.
     pub fn closed_since(&self, since: u64) -> Result<Vec<u64>, StoreError> {
         let r = self.db.begin_read().map_err(|e| self.err(e))?;
-        let t = r.open_table(CLOSED).map_err(|e| self.err(e))?;
+        let t = r.open_table(self.t.closed).map_err(|e| self.err(e))?;
         let mut out = vec![];
         for row in t.range((since, 0)..).map_err(|e| self.err(e))? {
             out.push(row.map_err(|e| self.err(e))?.0.value().1);
@@ -687,8 +712,8 @@ impl Store {
     pub fn reopen(&self, final_batch: u64, state: SubmissionState) -> Result<bool, StoreError> {
         self.write(|w| {
             let mut seq = self.read_sequence(w, final_batch)?;
-            let has_proof = w.open_table(PROOFS)?.get(TaskId::new(final_batch, TaskKind::Final).key().as_str())?.is_some();
-            let mut subs = w.open_table(SUBMISSIONS)?;
+            let has_proof = w.open_table(self.t.proofs)?.get(TaskId::new(final_batch, TaskKind::Final).key().as_str())?.is_some();
+            let mut subs = w.open_table(self.t.submissions)?;
             let Some(v) = subs.get(final_batch)?.map(|v| v.value().to_vec()) else { return Ok(false) };
             let mut sub: Submission = self.decode("submissions", final_batch, &v)?;
             if !sub.state.is_settled() || !has_proof || seq.status != SequenceStatus::Settled {
@@ -699,17 +724,17 @@ impl Store {
             subs.insert(final_batch, json(&sub).as_slice())?;
             drop(subs);
             if let Some(b) = seq.closed_block.take() {
-                w.open_table(CLOSED)?.remove((b, final_batch))?;
+                w.open_table(self.t.closed)?.remove((b, final_batch))?;
             }
             seq.status = SequenceStatus::Proved;
-            Self::put_sequence(w, &seq)?;
+            self.put_sequence(w, &seq)?;
             Ok(true)
         })
     }
 
     /// Marks the unfinished tasks of `seq` dropped.
     fn drop_unfinished(&self, w: &WriteTransaction, seq: &Sequence) -> TxResult<()> {
-        let mut table = w.open_table(TASKS)?;
+        let mut table = w.open_table(self.t.tasks)?;
         for id in TaskId::graph(seq.final_batch, seq.batches()) {
             let key = id.key();
             let Some(v) = table.get(key.as_str())?.map(|v| v.value().to_vec()) else { continue };
@@ -728,7 +753,7 @@ impl Store {
     pub fn requeue_assigned(&self) -> Result<usize, StoreError> {
         let open = self.open_sequences()?;
         self.write(|w| {
-            let mut table = w.open_table(TASKS)?;
+            let mut table = w.open_table(self.t.tasks)?;
             let mut n = 0;
             for seq in &open {
                 for id in TaskId::graph(seq.final_batch, seq.batches()) {
@@ -749,7 +774,7 @@ impl Store {
 
     pub fn proof(&self, id: &TaskId) -> Result<Option<Vec<u8>>, StoreError> {
         let r = self.db.begin_read().map_err(|e| self.err(e))?;
-        let t = r.open_table(PROOFS).map_err(|e| self.err(e))?;
+        let t = r.open_table(self.t.proofs).map_err(|e| self.err(e))?;
         Ok(t.get(id.key().as_str()).map_err(|e| self.err(e))?.map(|v| v.value().to_vec()))
     }
 
@@ -760,14 +785,14 @@ impl Store {
         // Most blocks have nothing due: a read, not a durable write.
         {
             let r = self.db.begin_read().map_err(|e| self.err(e))?;
-            let closed = r.open_table(CLOSED).map_err(|e| self.err(e))?;
+            let closed = r.open_table(self.t.closed).map_err(|e| self.err(e))?;
             if closed.range((0, 0)..=(upto, u64::MAX)).map_err(|e| self.err(e))?.next().is_none() {
                 return Ok(0);
             }
         }
         self.write(|w| {
             let due: Vec<(u64, u64)> = {
-                let closed = w.open_table(CLOSED)?;
+                let closed = w.open_table(self.t.closed)?;
                 let mut due = vec![];
                 for row in closed.range((0, 0)..=(upto, u64::MAX))? {
                     due.push(row?.0.value());
@@ -776,14 +801,14 @@ impl Store {
             };
             for &(b, f) in &due {
                 let seq = self.read_sequence(w, f)?;
-                let (mut proofs, mut data) = (w.open_table(PROOFS)?, w.open_table(BATCH_DATA)?);
+                let (mut proofs, mut data) = (w.open_table(self.t.proofs)?, w.open_table(self.t.batch_data)?);
                 for id in TaskId::graph(f, seq.batches()) {
                     proofs.remove(id.key().as_str())?;
                 }
                 for i in 0..seq.batches() {
                     data.remove((f, i))?;
                 }
-                w.open_table(CLOSED)?.remove((b, f))?;
+                w.open_table(self.t.closed)?.remove((b, f))?;
             }
             Ok(due.len())
         })
@@ -792,12 +817,12 @@ impl Store {
     // ------------------------------------------------------------------ submissions
 
     pub fn submission(&self, final_batch: u64) -> Result<Option<Submission>, StoreError> {
-        self.get_json(SUBMISSIONS, "submissions", final_batch, final_batch)
+        self.get_json(self.t.submissions, "submissions", final_batch, final_batch)
     }
 
     /// Every submission, lowest sequence first (history included: for tools and tests).
     pub fn submissions(&self) -> Result<Vec<Submission>, StoreError> {
-        self.all_json(SUBMISSIONS, "submissions")
+        self.all_json(self.t.submissions, "submissions")
     }
 
     /// Writes a submission's new state (durable before the transaction it announces is sent).
@@ -805,7 +830,7 @@ impl Store {
     /// settled submission (returns false): nothing may overwrite an outcome.
     pub fn put_submission(&self, s: &Submission, block: u64) -> Result<bool, StoreError> {
         self.write(|w| {
-            let mut subs = w.open_table(SUBMISSIONS)?;
+            let mut subs = w.open_table(self.t.submissions)?;
             if let Some(v) = subs.get(s.final_batch)? {
                 let old: Submission = self.decode("submissions", s.final_batch, v.value())?;
                 if old.state.is_settled() {
@@ -819,7 +844,7 @@ impl Store {
                 if seq.status.is_open() {
                     seq.status = SequenceStatus::Settled;
                     seq.closed_block = Some(block);
-                    Self::put_sequence(w, &seq)?;
+                    self.put_sequence(w, &seq)?;
                 }
             }
             Ok(true)
@@ -829,15 +854,15 @@ impl Store {
     // ------------------------------------------------------------------ cursors
 
     pub fn cursor<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>, StoreError> {
-        self.get_json(CURSORS, "cursors", name, name)
+        self.get_json(self.t.cursors, "cursors", name, name)
     }
 
     /// Moves the cursor `name` on and records the commitments found before it to watch, in one
     /// transaction: a crash cannot move past a commitment without recording it.
     pub fn advance_cursor<T: Serialize>(&self, name: &str, value: &T, watch: &[WatchedCommitment]) -> Result<(), StoreError> {
         self.write(|w| {
-            w.open_table(CURSORS)?.insert(name, json(value).as_slice())?;
-            let mut t = w.open_table(WATCHED)?;
+            w.open_table(self.t.cursors)?.insert(name, json(value).as_slice())?;
+            let mut t = w.open_table(self.t.watched)?;
             for c in watch {
                 t.insert((c.final_batch, c.window, c.miner), ())?;
             }
@@ -850,7 +875,7 @@ impl Store {
     /// Every watched commitment, by final batch, window and miner.
     pub fn watched(&self) -> Result<Vec<WatchedCommitment>, StoreError> {
         let r = self.db.begin_read().map_err(|e| self.err(e))?;
-        let t = r.open_table(WATCHED).map_err(|e| self.err(e))?;
+        let t = r.open_table(self.t.watched).map_err(|e| self.err(e))?;
         let mut out = vec![];
         for row in t.iter().map_err(|e| self.err(e))? {
             let (final_batch, window, miner) = row.map_err(|e| self.err(e))?.0.value();
@@ -861,7 +886,7 @@ impl Store {
 
     /// Stops watching `c` (settled, or nothing to gain); false if it was not watched.
     pub fn unwatch(&self, c: &WatchedCommitment) -> Result<bool, StoreError> {
-        self.write(|w| Ok(w.open_table(WATCHED)?.remove((c.final_batch, c.window, c.miner))?.is_some()))
+        self.write(|w| Ok(w.open_table(self.t.watched)?.remove((c.final_batch, c.window, c.miner))?.is_some()))
     }
 }
 

@@ -60,7 +60,7 @@ fn a_corrupt_task_record_is_an_error_not_a_panic() {
     // At 9c702b9 a task id was re-parsed with `expect`: a bad record panicked the node.
     let (_d, s) = open();
     s.write(|w| {
-        w.open_table(TASKS)?.insert("00000000000000000001/final", br#"{"id":"garbage","state":{"state":"pending"}}"#.as_slice())?;
+        w.open_table(s.t.tasks)?.insert("00000000000000000001/final", br#"{"id":"garbage","state":{"state":"pending"}}"#.as_slice())?;
         Ok(())
     })
     .unwrap();
@@ -243,17 +243,71 @@ fn pruning_removes_proofs_and_data_of_sequences_closed_long_enough() {
 }
 
 #[test]
-fn a_store_refuses_another_identity() {
+fn a_store_file_holds_many_rollups_apart_and_refuses_another_key() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("node.redb");
-    drop(Store::open(&path, &ident()).unwrap());
-    let mut other = ident();
-    other.genesis = [9; 32];
-    let e = Store::open(&path, &other).err().expect("another chain must be refused");
+    let file = StoreFile::open(&path).unwrap();
+    let a = file.rollup(&ident()).unwrap();
+    let mut other_chain = ident();
+    other_chain.genesis = [9; 32];
+    let b = file.rollup(&other_chain).unwrap();
+    a.add_sequence(&seq(3, 1), &[b"a".to_vec()]).unwrap();
+    b.add_sequence(&seq(3, 2), &[b"b0".to_vec(), b"b1".to_vec()]).unwrap();
+    b.add_sequence(&seq(7, 1), &[b"b2".to_vec()]).unwrap();
+    a.advance_cursor("watcher", &5u64, &[]).unwrap();
+    // The same final batch in two rollups: two records, two task graphs, two batch data.
+    assert_eq!(a.sequence(3).unwrap().unwrap().batches(), 1);
+    assert_eq!(b.sequence(3).unwrap().unwrap().batches(), 2);
+    assert_eq!(a.tasks().unwrap().len(), 2);
+    assert_eq!(b.tasks().unwrap().len(), 6);
+    assert_eq!((a.batch_data(3, 0).unwrap(), b.batch_data(3, 0).unwrap()), (b"a".to_vec(), b"b0".to_vec()));
+    assert_eq!(a.open_sequences().unwrap().len(), 1);
+    assert_eq!(b.open_sequences().unwrap().len(), 2);
+    assert_eq!((a.cursor::<u64>("watcher").unwrap(), b.cursor::<u64>("watcher").unwrap()), (Some(5), None));
+    drop((a, b, file));
+    // Reopened, each identity finds its own records again, in the order they were added.
+    let file = StoreFile::inspect(&path).unwrap();
+    assert_eq!(file.identities().unwrap(), vec![ident(), other_chain.clone()]);
+    assert_eq!(file.rollup(&other_chain).unwrap().open_sequences().unwrap().len(), 2);
+    let mut other_key = ident();
+    other_key.miner = [4; 20];
+    let e = file.rollup(&other_key).err().expect("another key must be refused");
     assert!(matches!(e, StoreError::NotOurs { .. }), "{e}");
-    assert!(e.to_string().contains("use another data folder"), "{e}");
-    assert_eq!(Store::inspect(&path).unwrap().identity().unwrap(), Some(ident()));
-    assert!(matches!(Store::inspect(&dir.path().join("none.redb")), Err(StoreError::NotFound { .. })));
+    assert!(e.to_string().contains("use another data folder for this key"), "{e}");
+    assert_eq!(file.identities().unwrap().len(), 2, "the refused key added nothing");
+    assert!(matches!(StoreFile::inspect(&dir.path().join("none.redb")), Err(StoreError::NotFound { .. })));
+}
+
+/// `tests/fixtures/store-v2.redb` was written by the release before version 3 (05aa269) through
+/// its public API: sequence 2 (two batches) proved and revealed for 1 ETH; sequence 5 (three
+/// batches) with batch 0 done and batch 1 assigned when the node stopped; sequence 6 proved and
+/// committed; the watcher's cursor at block 40 and one commitment of miner 0x09… watched.
+#[test]
+fn a_store_written_by_the_version_2_release_is_migrated_with_all_its_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("node.redb");
+    std::fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/store-v2.redb"), &path).unwrap();
+    let file = StoreFile::open(&path).unwrap();
+    assert_eq!(file.identities().unwrap(), vec![ident()], "the v2 identity is scope 0's");
+    let s = file.rollup(&ident()).unwrap();
+    assert_eq!(s.sequences().unwrap().iter().map(|q| q.final_batch).collect::<Vec<_>>(), vec![2, 5, 6]);
+    assert_eq!(s.open_sequences().unwrap().iter().map(|q| q.final_batch).collect::<Vec<_>>(), vec![5, 6]);
+    assert_eq!(s.submission(2).unwrap().unwrap().state, SubmissionState::Revealed { late: false, reward_wei: 1_000_000_000_000_000_000 });
+    assert_eq!(s.submission(6).unwrap().unwrap().state, SubmissionState::Committed);
+    assert_eq!(s.proof(&TaskId::new(5, TaskKind::Batch(0))).unwrap().as_deref(), Some(b"proof 5/0".as_slice()));
+    assert_eq!(s.batch_data(5, 2).unwrap(), b"e");
+    assert_eq!(s.cursor::<serde_json::Value>("watcher").unwrap().unwrap()["next_block"], 40);
+    assert_eq!(s.watched().unwrap(), vec![WatchedCommitment { final_batch: 6, window: 1, miner: [9; 20] }]);
+    // Resumed as a node would: the interrupted job is pending again, the rest untouched.
+    assert_eq!(s.requeue_assigned().unwrap(), 1);
+    let state = |k| s.task(&TaskId::new(5, k)).unwrap().unwrap().state;
+    assert_eq!(state(TaskKind::Batch(0)), TaskState::Done);
+    assert_eq!((state(TaskKind::Batch(1)), state(TaskKind::Aggregate)), (TaskState::Pending, TaskState::Pending));
+    assert!(s.complete(&TaskId::new(5, TaskKind::Batch(1)), "local-0", b"p", 9).unwrap());
+    drop((s, file));
+    // Migrated once: reopening finds version 3 and the same records.
+    let s = Store::open(&path, &ident()).unwrap();
+    assert_eq!(s.task(&TaskId::new(5, TaskKind::Batch(1))).unwrap().unwrap().state, TaskState::Done);
 }
 
 #[test]
@@ -264,7 +318,7 @@ fn a_version_1_store_is_migrated() {
         let db = Database::create(&path).unwrap();
         let w = db.begin_write().unwrap();
         w.open_table(META).unwrap().insert("schema_version", 1).unwrap();
-        let mut seqs = w.open_table(SEQUENCES).unwrap();
+        let mut seqs = w.open_table(migrations::v2::SEQUENCES).unwrap();
         for (f, status) in [(1u64, r#"{"status":"settled"}"#), (2, r#"{"status":"proving"}"#)] {
             let rec = format!(
                 r#"{{"init_batch":{},"final_batch":{f},"acc_input_hash":"0x{}","commitments":[],"seen_block":1,"status":{status}}}"#,
@@ -278,7 +332,7 @@ fn a_version_1_store_is_migrated() {
             r#"{{"init_batch":0,"final_batch":1,"proof_hash":"0x{}","state":{{"state":"revealed","late":false,"reward":"credited before restart"}},"windows":[1],"commit_block":2,"reveal_block":null}}"#,
             "ab".repeat(32)
         );
-        w.open_table(SUBMISSIONS).unwrap().insert(1, rec.as_bytes()).unwrap();
+        w.open_table(migrations::v2::SUBMISSIONS).unwrap().insert(1, rec.as_bytes()).unwrap();
         w.commit().unwrap();
     }
     let s = Store::open(&path, &ident()).unwrap();
@@ -294,7 +348,7 @@ fn a_newer_schema_is_refused_and_a_corrupt_record_is_named() {
         let s = Store::open(&path, &ident()).unwrap();
         s.write(|w| {
             w.open_table(META)?.insert("schema_version", SCHEMA_VERSION + 1)?;
-            w.open_table(SUBMISSIONS)?.insert(7, b"{not json".as_slice())?;
+            w.open_table(s.t.submissions)?.insert(7, b"{not json".as_slice())?;
             Ok(())
         })
         .unwrap();

@@ -1,7 +1,8 @@
-//! The development world: contracts and the reference rollup on any chain, a dev sequencer
-//! that posts random transfer batches from the plugin's sample, and the embedded chain's block
-//! timer. `prova node` uses it when no chain is configured, `prova demo` always, and the tests
-//! on anvil.
+//! prova-dev, the development world: contracts and rollups of any plugin on any chain, a dev
+//! sequencer that posts batches from the plugin's sample, the embedded chain's block timer, and
+//! miners started in this process. `prova node` uses it when no chain is configured, `prova
+//! demo` always, and the tests on anvil; a node on a real chain never links it... except through
+//! the `prova` binary, which holds every command.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,17 +11,17 @@ use prova_chain::contracts::{Deployment, PostedSequence, RollupParams};
 use prova_chain::embedded::EmbeddedChain;
 use prova_chain::{Address, B256, BaseChain, Bytes, U256};
 use prova_runtime::Plugin;
-use prova_store::{Store, SubmissionState};
+use prova_store::{Store, StoreFile, SubmissionState};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::sync::watch;
 use tracing::info;
 
-use crate::NodeError;
-use crate::generator::GeneratorConfig;
-use crate::node::{DEFAULT_RETENTION_BLOCKS, NodeParams, identity};
-use crate::prover::{PluginChecker, PluginProver};
-use crate::upkeep::UpkeepConfig;
+use prova_node::NodeError;
+use prova_node::generator::GeneratorConfig;
+use prova_node::node::{ChainParams, DEFAULT_RETENTION_BLOCKS, DEFAULT_WEIGHT, NodeParams, ServedRollup, identity};
+use prova_node::prover::{PluginChecker, PluginProver};
+use prova_node::upkeep::UpkeepConfig;
 
 pub const ETH: u128 = 1_000_000_000_000_000_000;
 /// The embedded chain's id (anvil's is 31337; a different one keeps signatures apart).
@@ -79,10 +80,23 @@ pub async fn deploy_rollup(
     genesis: B256,
     p: &DevParams,
 ) -> Result<DevRollup, NodeError> {
+    let deployment = Deployment::deploy(admin, p.withdraw_delay).await?;
+    register_rollup(admin, deployment, plugin, sequencer, genesis, p).await
+}
+
+/// Registers the plugin's rollup with `sequencer` on an existing deployment (with the verifier
+/// the plugin names), funded: a second rollup type beside the first.
+pub async fn register_rollup(
+    admin: &dyn BaseChain,
+    deployment: Deployment,
+    plugin: &Plugin,
+    sequencer: Address,
+    genesis: B256,
+    p: &DevParams,
+) -> Result<DevRollup, NodeError> {
     let vk = plugin.metadata().verifying_key.clone().ok_or_else(|| {
         NodeError::Config(format!("plugin {} has no verifying key: run `prova plugins setup` first", plugin.metadata().name))
     })?;
-    let deployment = Deployment::deploy(admin, p.withdraw_delay).await?;
     let params = RollupParams {
         verifier: deployment.verifier_for(admin, plugin.metadata().own_verifier()).await?,
         verifyingKey: Bytes::from(vk),
@@ -99,7 +113,7 @@ pub async fn deploy_rollup(
     };
     let rollup = deployment.register_rollup(admin, params).await?;
     deployment.fund_rewards(admin, rollup, p.reward_fund).await?;
-    info!(?deployment, rollup, "dev rollup deployed");
+    info!(?deployment, rollup, plugin = plugin.metadata().name, "dev rollup registered");
     Ok(DevRollup { deployment, rollup })
 }
 
@@ -176,15 +190,24 @@ pub struct MinerConfig {
     pub upkeep: UpkeepConfig,
 }
 
+/// A rollup an in-process miner serves: the chain it is on (the miner's own client of it),
+/// where it is deployed and its plugin.
+pub struct Serve {
+    pub chain: Arc<dyn BaseChain>,
+    pub world: DevRollup,
+    pub plugin: Arc<Plugin>,
+}
+
 /// A node started in this process (the demo's and the tests' miners).
 pub struct Miner {
-    pub store: Arc<Store>,
+    /// One per rollup served, in the order given.
+    pub stores: Vec<Arc<Store>>,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<Result<(), NodeError>>,
 }
 
 impl Miner {
-    /// Starts a node for `chain`'s sender with its own store at `store_path`.
+    /// Starts a node for `chain`'s sender serving one rollup, with its own store at `store_path`.
     pub async fn start(
         chain: Arc<dyn BaseChain>,
         world: &DevRollup,
@@ -192,30 +215,55 @@ impl Miner {
         store_path: &std::path::Path,
         cfg: MinerConfig,
     ) -> Result<Self, NodeError> {
-        let store = Arc::new(Store::open(store_path, &identity(chain.as_ref(), &world.deployment, world.rollup).await?)?);
-        let (stop, rx) = watch::channel(false);
-        let params = NodeParams {
-            chain,
-            deployment: world.deployment,
-            rollup: world.rollup,
-            store: store.clone(),
-            prover: Arc::new(PluginProver(plugin.clone())),
-            checker: Arc::new(PluginChecker(plugin)),
-            generator: cfg.generator,
-            start_batch: cfg.start_batch,
-            poll: cfg.poll,
-            retention_blocks: DEFAULT_RETENTION_BLOCKS,
-            upkeep: cfg.upkeep,
-        };
-        let task = tokio::spawn(crate::node::run(params, rx));
-        Ok(Self { store, stop, task })
+        Self::serve(vec![Serve { chain, world: *world, plugin }], store_path, cfg).await
     }
 
-    /// Graceful stop: returns once running jobs and the step in hand are finished.
+    /// Starts one node serving every rollup in `rollups`, with one store file at `store_path`.
+    /// Rollups on the same chain client and deployment share that chain's poller; every rollup
+    /// shares the node's workers.
+    pub async fn serve(rollups: Vec<Serve>, store_path: &std::path::Path, cfg: MinerConfig) -> Result<Self, NodeError> {
+        let file = StoreFile::open(store_path)?;
+        let mut chains: Vec<ChainParams> = vec![];
+        let mut stores = vec![];
+        for s in rollups {
+            let store = Arc::new(file.rollup(&identity(s.chain.as_ref(), &s.world.deployment, s.world.rollup).await?)?);
+            stores.push(store.clone());
+            let r = ServedRollup {
+                rollup: s.world.rollup,
+                store,
+                prover: Arc::new(PluginProver(s.plugin.clone())),
+                checker: Arc::new(PluginChecker(s.plugin)),
+                start_batch: cfg.start_batch,
+                weight: DEFAULT_WEIGHT,
+            };
+            match chains.iter_mut().find(|c| Arc::ptr_eq(&c.chain, &s.chain) && c.deployment.manager == s.world.deployment.manager) {
+                Some(c) => c.rollups.push(r),
+                None => chains.push(ChainParams {
+                    name: format!("chain-{}", chains.len()),
+                    chain: s.chain,
+                    deployment: s.world.deployment,
+                    upkeep: cfg.upkeep.clone(),
+                    rollups: vec![r],
+                }),
+            }
+        }
+        let (stop, rx) = watch::channel(false);
+        let params = NodeParams { chains, generator: cfg.generator, poll: cfg.poll, retention_blocks: DEFAULT_RETENTION_BLOCKS };
+        let task = tokio::spawn(prova_node::node::run(params, rx));
+        Ok(Self { stores, stop, task })
+    }
+
+    /// The store of the (first) rollup the miner serves.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.stores[0]
+    }
+
+    /// Graceful stop: returns once running jobs and the step in hand are finished; gives back
+    /// the first rollup's store.
     pub async fn stop(self) -> Result<Arc<Store>, NodeError> {
         let _ = self.stop.send(true);
         self.task.await.map_err(|e| NodeError::Inconsistent(format!("node panicked: {e}")))??;
-        Ok(self.store)
+        Ok(self.stores.into_iter().next().expect("a miner serves at least one rollup"))
     }
 }
 
