@@ -295,9 +295,11 @@ pub struct NodeArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct DemoArgs {
-    /// The plugin, by the name in its metadata (default: the plugins folder's only one).
-    #[arg(long, env = "PROVA_PLUGIN")]
-    pub plugin: Option<String>,
+    /// The plugins, by the names in their metadata: one rollup each, served side by side by
+    /// every miner's one node (repeat the flag or separate by commas; default: the plugins
+    /// folder's only one).
+    #[arg(long, env = "PROVA_PLUGIN", value_delimiter = ',')]
+    pub plugin: Vec<String>,
     /// Miners (1 to 3; each has its own key, store and workers).
     #[arg(long, default_value_t = 3)]
     pub miners: usize,
@@ -310,7 +312,7 @@ pub struct DemoArgs {
     /// Reveal window T2, in blocks.
     #[arg(long, default_value_t = 40)]
     pub t2: u64,
-    /// Exit after this many sequences are verified.
+    /// Exit after this many sequences of each rollup are verified.
     #[arg(long, default_value_t = 4)]
     pub sequences: u64,
     /// Most batches per sequence (each sequence has 1 to this many).

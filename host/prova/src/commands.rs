@@ -177,7 +177,19 @@ pub fn run(args: Args) -> Result<()> {
             prove_sample(&rt, dir, name.as_deref(), *batches, *seed, &parse_address(prover)?, out.as_deref())?
         }
         Command::Node(a) => crate::node::run(a, &rt, dir)?,
-        Command::Demo(a) => crate::demo::run(a, plugin(&rt, dir, a.plugin.as_deref())?)?,
+        Command::Demo(a) => {
+            let catalog = rt.catalog(dir)?;
+            let names = match a.plugin.as_slice() {
+                [] => vec![catalog.name_of(None)?],
+                some => some.iter().map(|n| catalog.name_of(Some(n))).collect::<Result<_, _>>()?,
+            };
+            let mut all = catalog.into_plugins();
+            let mut plugins = vec![];
+            for n in names {
+                plugins.push(all.remove(&n).with_context(|| format!("--plugin {n} is given twice"))?);
+            }
+            crate::demo::run(a, plugins)?
+        }
         Command::Keystore(k) => crate::node::keystore(k)?,
         Command::Plugins(PluginsCommand::InspectBatch { plugin: name, file }) => {
             crate::chain_cmd::inspect_batch(&plugin(&rt, dir, name.as_deref())?, file)?

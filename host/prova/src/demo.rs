@@ -1,16 +1,19 @@
 //! `prova demo`: several miners, each with its own key, store and workers, on the embedded
-//! chain with the reference rollup and a dev sequencer, until N sequences are verified. Exits
-//! non-zero if a sequence stays unverified, a commitment is left unrevealed or a miner is
-//! slashed; a miner that earned nothing (too slow for every window) is reported, not failed.
+//! chain with one rollup per plugin given (the reference transfer rollup and the tally rollup,
+//! say) and a dev sequencer per rollup, until N sequences of each are verified. Each miner is
+//! one node serving every rollup with one key and one set of workers. Exits non-zero if a
+//! sequence stays unverified, a commitment is left unrevealed or a miner is slashed; a miner
+//! that earned nothing (too slow for every window) is reported, not failed.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
+use prova_chain::contracts::Deployment;
 use prova_chain::dev::dev_signer;
 use prova_chain::embedded::EmbeddedChain;
-use prova_chain::{Address, U256};
-use prova_dev::{self as dev, DevParams, DevSequencer, EMBEDDED_CHAIN_ID, ETH, Miner, MinerConfig, audit};
+use prova_chain::{Address, BaseChain, U256};
+use prova_dev::{self as dev, DevParams, DevRollup, DevSequencer, EMBEDDED_CHAIN_ID, ETH, Miner, MinerConfig, Serve, audit};
 use prova_node::generator::GeneratorConfig;
 use prova_node::upkeep::UpkeepConfig;
 use prova_runtime::Plugin;
@@ -27,50 +30,70 @@ fn eth(wei: U256) -> String {
     format!("{}.{:03}", milli / 1000, milli % 1000)
 }
 
-pub fn run(a: &DemoArgs, plugin: Plugin) -> Result<()> {
+pub fn run(a: &DemoArgs, plugins: Vec<Plugin>) -> Result<()> {
     if !(1..=3).contains(&a.miners) {
         bail!("--miners must be 1, 2 or 3 (the dev accounts)");
     }
-    if plugin.keys().is_none() {
-        eprintln!("WARNING: no keys installed; running the deterministic dev setup (INSECURE).");
-        plugin.setup(b"prova-dev")?;
+    let mut shared = vec![];
+    for plugin in plugins {
+        if plugin.keys().is_none() {
+            eprintln!("WARNING: plugin {} has no keys; running the deterministic dev setup (INSECURE).", plugin.metadata().name);
+            plugin.setup(b"prova-dev")?;
+        }
+        plugin.validate_keys().map_err(|e| anyhow::anyhow!("plugin {} key set: {e}", plugin.metadata().name))?;
+        shared.push(Arc::new(plugin));
     }
-    plugin.validate_keys().map_err(|e| anyhow::anyhow!("key set: {e}"))?;
-    let plugin = Arc::new(plugin);
     let tmp = tempfile::tempdir()?;
     let dir = a.data_dir.clone().unwrap_or_else(|| tmp.path().to_path_buf());
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    rt.block_on(demo(a, plugin, &dir))
+    rt.block_on(demo(a, shared, &dir))
 }
 
-async fn demo(a: &DemoArgs, plugin: Arc<Plugin>, dir: &std::path::Path) -> Result<()> {
+/// One rollup of the demo: its plugin, where it is registered, its dev sequencer and what was
+/// posted.
+struct DemoRollup {
+    plugin: Arc<Plugin>,
+    world: DevRollup,
+    sequencer: DevSequencer,
+    posted: Vec<u64>,
+    posted_batches: Vec<usize>,
+}
+
+async fn demo(a: &DemoArgs, plugins: Vec<Arc<Plugin>>, dir: &std::path::Path) -> Result<()> {
     let started = Instant::now();
     let (admin, seq_addr) = (dev_signer(0).address(), dev_signer(4).address());
     let miners: Vec<Address> = (1..=a.miners).map(|i| dev_signer(i).address()).collect();
     let funded: Vec<_> = [admin, seq_addr].iter().chain(&miners).map(|m| (*m, U256::from(1_000_000 * ETH))).collect();
     let chain = EmbeddedChain::new(EMBEDDED_CHAIN_ID, &funded);
-    let mut sequencer = DevSequencer::new(&plugin, a.seed, (a.sequences as usize * a.max_batches) as u32, a.max_batches)?;
     let params = DevParams { t1: a.t1, t2: a.t2, withdraw_delay: a.t1 + a.t2 + 10, ..DevParams::default() };
-    let world = dev::deploy_rollup(&chain.handle(admin), &plugin, seq_addr, sequencer.genesis(), &params).await?;
-    for (m, stake) in miners.iter().zip(STAKES) {
-        world.deployment.deposit(&chain.handle(*m), U256::from(stake)).await?;
+    let admin_chain = chain.handle(admin);
+    let deployment = Deployment::deploy(&admin_chain, params.withdraw_delay).await?;
+    let mut rollups = vec![];
+    for (i, plugin) in plugins.into_iter().enumerate() {
+        let seed = a.seed + i as u64;
+        let sequencer = DevSequencer::new(&plugin, seed, (a.sequences as usize * a.max_batches) as u32, a.max_batches)?;
+        let world = dev::register_rollup(&admin_chain, deployment, &plugin, seq_addr, sequencer.genesis(), &params).await?;
+        let verifier = deployment.rollup_config(&admin_chain, world.rollup).await?.verifier;
+        println!(
+            "rollup {} (plugin {}): final proofs checked by {verifier}, {}",
+            world.rollup,
+            plugin.metadata().name,
+            match plugin.metadata().own_verifier() {
+                None => "the standard Groth16BatchVerifier".to_string(),
+                Some(_) => format!("the plugin's own contract (the standard verifier is {})", deployment.verifier),
+            }
+        );
+        rollups.push(DemoRollup { plugin, world, sequencer, posted: vec![], posted_batches: vec![] });
     }
-    let verifier = world.deployment.rollup_config(&chain.handle(admin), world.rollup).await?.verifier;
-    println!(
-        "rollup {} (plugin {}): final proofs checked by {verifier}, {}",
-        world.rollup,
-        plugin.metadata().name,
-        match plugin.metadata().own_verifier() {
-            None => "the standard Groth16BatchVerifier".to_string(),
-            Some(_) => format!("the plugin's own contract (the standard verifier is {})", world.deployment.verifier),
-        }
-    );
+    for (m, stake) in miners.iter().zip(STAKES) {
+        deployment.deposit(&chain.handle(*m), U256::from(stake)).await?;
+    }
     println!(
         "embedded chain: {} ms blocks, T1 = {} and T2 = {} blocks (read back from chain: {:?}), reward {} ETH per sequence",
         a.block_ms,
         params.t1,
         params.t2,
-        world.deployment.windows(&chain.handle(admin), world.rollup).await?,
+        deployment.windows(&admin_chain, rollups[0].world.rollup).await?,
         eth(params.reward_per_sequence)
     );
     chain.set_automine(false);
@@ -82,101 +105,132 @@ async fn demo(a: &DemoArgs, plugin: Arc<Plugin>, dir: &std::path::Path) -> Resul
         let workers = *a.workers.get(i).or(a.workers.last()).unwrap_or(&1);
         let generator = GeneratorConfig { workers, ..GeneratorConfig::default() };
         let path = dir.join(format!("miner-{}", i + 1)).join("node.redb");
-        nodes.push(
-            Miner::start(
-                Arc::new(chain.handle(*m)),
-                &world,
-                plugin.clone(),
-                &path,
-                MinerConfig {
-                    generator,
-                    poll: Duration::from_millis(a.block_ms / 4 + 1),
-                    start_batch: 0,
-                    // Every demo miner reveals, so there is nothing to keep; rewards stay
-                    // credited for the closing summary.
-                    upkeep: UpkeepConfig::default(),
-                },
-            )
-            .await?,
+        // One client of the chain for the miner's key: every rollup's transactions share its nonces.
+        let client: Arc<dyn BaseChain> = Arc::new(chain.handle(*m));
+        let serve = rollups.iter().map(|r| Serve { chain: client.clone(), world: r.world, plugin: r.plugin.clone() }).collect();
+        let cfg = MinerConfig {
+            generator,
+            poll: Duration::from_millis(a.block_ms / 4 + 1),
+            start_batch: 0,
+            // Every demo miner reveals, so there is nothing to keep; rewards stay credited for
+            // the closing summary.
+            upkeep: UpkeepConfig::default(),
+        };
+        nodes.push(Miner::serve(serve, &path, cfg).await?);
+        println!(
+            "miner {} {m}: stake {} ETH, {workers} worker(s) for {} rollup(s), store {}",
+            i + 1,
+            eth(U256::from(STAKES[i])),
+            rollups.len(),
+            path.display()
         );
-        println!("miner {} {m}: stake {} ETH, {workers} worker(s), store {}", i + 1, eth(U256::from(STAKES[i])), path.display());
     }
 
     let seq_chain = chain.handle(seq_addr);
-    let mut posted = vec![];
     let deadline = Duration::from_secs(a.timeout_secs);
-    while (posted.len() as u64) < a.sequences {
-        if let Some(s) = sequencer.post(&plugin, &seq_chain, &world).await? {
-            println!("block {:>4}: sequence {} posted ({} batch(es))", chain.head_number(), s.final_new_batch, s.commitments.len());
-            posted.push(s);
+    // Round by round, one sequence of each rollup.
+    while rollups.iter().any(|r| (r.posted.len() as u64) < a.sequences) {
+        for r in rollups.iter_mut().filter(|r| (r.posted.len() as u64) < a.sequences) {
+            if let Some(s) = r.sequencer.post(&r.plugin, &seq_chain, &r.world).await? {
+                println!(
+                    "block {:>4}: rollup {} sequence {} posted ({} batch(es))",
+                    chain.head_number(),
+                    r.world.rollup,
+                    s.final_new_batch,
+                    s.commitments.len()
+                );
+                r.posted.push(s.final_new_batch);
+                r.posted_batches.push(s.commitments.len());
+            }
         }
-        // The contract takes one sequence per block: give the next one its own.
+        // The contract takes one sequence per rollup per block: give the next round its own.
         let at = chain.head_number();
         while chain.head_number() < at + 2 {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
-    let last = posted.last().map(|s| s.final_new_batch).context("nothing posted")?;
-    let outcome = dev::wait_verified(&seq_chain, &world, last, deadline.saturating_sub(started.elapsed())).await;
+    let mut outcome = Ok(());
+    for r in &rollups {
+        let last = *r.posted.last().expect("posted");
+        outcome = dev::wait_verified(&seq_chain, &r.world, last, deadline.saturating_sub(started.elapsed())).await;
+        if outcome.is_err() {
+            break;
+        }
+    }
+    let all_stores: Vec<Arc<Store>> = nodes.iter().flat_map(|n| n.stores.iter().cloned()).collect();
     let settled = match &outcome {
-        Ok(()) => dev::wait_settled(&nodes.iter().map(|n| n.store().clone()).collect::<Vec<_>>(), Duration::from_secs(60)).await,
+        Ok(()) => dev::wait_settled(&all_stores, Duration::from_secs(60)).await,
         Err(_) => Ok(()),
     };
-    let mut stores = vec![];
+    // stores[miner][rollup]
+    let stores: Vec<Vec<Arc<Store>>> = nodes.iter().map(|n| n.stores.clone()).collect();
     for n in nodes {
-        stores.push(n.stop().await?);
+        n.stop().await?;
     }
     let _ = stop_chain.send(true);
 
-    let verifiers = world.deployment.verifiers(&seq_chain, world.rollup, 0, chain.head_number()).await?;
-    println!();
-    for s in &posted {
-        let f = s.final_new_batch;
-        let ws = world.deployment.window_state(&seq_chain, world.rollup, f).await?;
-        let by = verifiers.iter().find(|(v, _)| *v == f).map(|(_, m)| miner_name(&miners, *m)).unwrap_or_else(|| "nobody".into());
-        println!(
-            "sequence {f} ({} batch(es)): window {} opened at block {}, verified at block {} by {by}",
-            s.commitments.len(),
-            ws.window,
-            ws.start,
-            ws.verified_at.map_or("-".into(), |b| b.to_string())
-        );
-        for (i, st) in stores.iter().enumerate() {
-            println!("  miner {}: {}", i + 1, path_of(st, f)?);
+    for (ri, r) in rollups.iter().enumerate() {
+        let verifiers = deployment.verifiers(&seq_chain, r.world.rollup, 0, chain.head_number()).await?;
+        println!("\nrollup {} ({})", r.world.rollup, r.plugin.metadata().name);
+        for (f, n) in r.posted.iter().zip(&r.posted_batches) {
+            let ws = deployment.window_state(&seq_chain, r.world.rollup, *f).await?;
+            let by = verifiers.iter().find(|(v, _)| v == f).map(|(_, m)| miner_name(&miners, *m)).unwrap_or_else(|| "nobody".into());
+            println!(
+                "sequence {f} ({n} batch(es)): window {} opened at block {}, verified at block {} by {by}",
+                ws.window,
+                ws.start,
+                ws.verified_at.map_or("-".into(), |b| b.to_string())
+            );
+            for (i, st) in stores.iter().enumerate() {
+                println!("  miner {}: {}", i + 1, path_of(&st[ri], *f)?);
+            }
         }
     }
-    println!(
-        "\n{:<8} {:>10} {:>8} {:>9} {:>7} {:>8} {:>6} {:>14}",
-        "miner", "stake ETH", "workers", "revealed", "missed", "slashed", "open", "rewards ETH"
-    );
+    // The rollups side by side: per miner, revealed / missed / slashed / open and the rewards
+    // its reveals were credited, one column group per rollup.
+    let label = |r: &DemoRollup| format!("rollup {} ({})", r.world.rollup, r.plugin.metadata().name);
+    println!();
+    print!("{:<8} {:>10} {:>8}", "", "", "");
+    for r in &rollups {
+        print!(" | {:^27}", label(r));
+    }
+    println!(" | {:>12}", "");
+    print!("{:<8} {:>10} {:>8}", "miner", "stake ETH", "workers");
+    for _ in &rollups {
+        print!(" | {:>4} {:>4} {:>4} {:>4} {:>8}", "rev", "miss", "slsh", "open", "ETH");
+    }
+    println!(" | {:>12}", "credited ETH");
     let mut failures = vec![];
     let mut unpaid = vec![];
     for (i, (m, st)) in miners.iter().zip(&stores).enumerate() {
-        let au = audit(st)?;
-        let on_chain = world.deployment.rewards_of(&seq_chain, *m).await?;
         let workers = *a.workers.get(i).or(a.workers.last()).unwrap_or(&1);
-        println!(
-            "{:<8} {:>10} {:>8} {:>9} {:>7} {:>8} {:>6} {:>14}",
-            format!("miner {}", i + 1),
-            eth(U256::from(STAKES[i])),
-            workers,
-            au.revealed.len(),
-            au.missed.len(),
-            au.slashed.len(),
-            au.open.len(),
-            eth(on_chain)
-        );
-        if !au.slashed.is_empty() {
-            failures.push(format!("miner {} was slashed on sequences {:?}", i + 1, au.slashed));
+        print!("{:<8} {:>10} {:>8}", format!("miner {}", i + 1), eth(U256::from(STAKES[i])), workers);
+        for (ri, store) in st.iter().enumerate() {
+            let au = audit(store)?;
+            print!(
+                " | {:>4} {:>4} {:>4} {:>4} {:>8}",
+                au.revealed.len(),
+                au.missed.len(),
+                au.slashed.len(),
+                au.open.len(),
+                eth(au.rewards)
+            );
+            let name = label(&rollups[ri]);
+            if !au.slashed.is_empty() {
+                failures.push(format!("miner {} was slashed on {name} sequences {:?}", i + 1, au.slashed));
+            }
+            if !au.open.is_empty() {
+                failures.push(format!("miner {} left commitments unrevealed on {name} sequences {:?}", i + 1, au.open));
+            }
         }
-        if !au.open.is_empty() {
-            failures.push(format!("miner {} left commitments unrevealed on sequences {:?}", i + 1, au.open));
-        }
+        let on_chain = deployment.rewards_of(&seq_chain, *m).await?;
+        println!(" | {:>12}", eth(on_chain));
         if on_chain.is_zero() {
             unpaid.push(format!("miner {}", i + 1));
         }
     }
-    println!("{} sequences in {:.0} s", posted.len(), started.elapsed().as_secs_f64());
+    let total: usize = rollups.iter().map(|r| r.posted.len()).sum();
+    println!("{total} sequences of {} rollup(s) in {:.0} s", rollups.len(), started.elapsed().as_secs_f64());
     outcome?;
     settled?;
     if !failures.is_empty() {

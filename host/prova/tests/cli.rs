@@ -204,25 +204,45 @@ fn bad_node_configs_and_keystores_are_one_line_errors() {
     assert!(error_line(&again).contains("refusing to overwrite"));
 }
 
-/// `prova demo` verifies each plugin's sequences on the embedded chain through the verifier the
-/// plugin names: transfer through the standard Groth16BatchVerifier, tally through its own
-/// contract, deployed for it.
+/// `prova demo` with two rollup types: each miner is one node serving both; each rollup's
+/// sequences are verified through the verifier its plugin names (transfer through the standard
+/// Groth16BatchVerifier, tally through its own contract, deployed for it), and the summary shows
+/// the two side by side.
 #[test]
-fn the_demo_verifies_each_plugin_through_the_verifier_it_names() {
+fn the_demo_serves_two_rollup_types_from_one_node_per_miner() {
     let dir = transfer_dir();
     std::fs::copy(plugins::TALLY_GROTH16, dir.path().join("tally-groth16.wasm")).unwrap();
     let cache = tempfile::tempdir().unwrap();
     ok(&prova(dir.path(), cache.path(), &["plugins", "setup", "--plugin", "tally-groth16"]));
-    for (plugin, verifier) in [("transfer-groth16", "the standard Groth16BatchVerifier"), ("tally-groth16", "the plugin's own contract")] {
-        let out = ok(&prova(
-            dir.path(),
-            cache.path(),
-            &["demo", "--plugin", plugin, "--miners", "1", "--sequences", "2", "--max-batches", "2", "--block-ms", "300"],
-        ));
-        let line = out.lines().find(|l| l.contains("final proofs checked by")).unwrap_or_else(|| panic!("{out}"));
-        assert!(line.contains(&format!("(plugin {plugin})")) && line.contains(verifier), "{line}");
-        assert!(out.contains("every sequence verified"), "{out}");
+    let e = error_line(&prova(dir.path(), cache.path(), &["demo", "--plugin", "transfer-groth16,no-such-rollup"]));
+    assert!(e.contains("no-such-rollup") && e.contains("tally-groth16, transfer-groth16"), "{e}");
+    let out = ok(&prova(
+        dir.path(),
+        cache.path(),
+        &["demo", "--plugin", "transfer-groth16,tally-groth16", "--miners", "2", "--sequences", "2", "--max-batches", "2", "--block-ms", "500"],
+    ));
+    for (rollup, plugin, verifier) in
+        [(1, "transfer-groth16", "the standard Groth16BatchVerifier"), (2, "tally-groth16", "the plugin's own contract")]
+    {
+        let line = out.lines().find(|l| l.starts_with(&format!("rollup {rollup} (plugin {plugin})"))).unwrap_or_else(|| panic!("{out}"));
+        assert!(line.contains(verifier), "{line}");
+        let posted = out.lines().filter(|l| l.contains(&format!("rollup {rollup} sequence")) && l.contains("posted")).count();
+        assert_eq!(posted, 2, "{out}");
     }
+    assert!(out.contains("for 2 rollup(s)"), "one node per miner serves both: {out}");
+    // The side-by-side summary: both rollups' column groups, and every miner revealed both of each.
+    let header = out.lines().find(|l| l.contains("rollup 1 (transfer-groth16)") && l.contains("rollup 2 (tally-groth16)"));
+    assert!(header.is_some(), "{out}");
+    for m in ["miner 1 ", "miner 2 "] {
+        let row = out.lines().find(|l| l.starts_with(m) && l.contains(" | ")).unwrap_or_else(|| panic!("{out}"));
+        let groups: Vec<&str> = row.split(" | ").collect();
+        assert_eq!(groups.len(), 4, "{row}");
+        for g in &groups[1..3] {
+            let cells: Vec<&str> = g.split_whitespace().collect();
+            assert_eq!(&cells[..4], ["2", "0", "0", "0"], "revealed 2, missed, slashed, open none: {row}");
+        }
+    }
+    assert!(out.contains("every sequence verified, every commitment revealed, every miner paid"), "{out}");
 }
 
 /// Cargo for a crate outside this repository: none of the outer build's settings leak in, and
