@@ -40,17 +40,34 @@ pub fn rpc_config() -> RpcConfig {
 }
 
 impl AnvilWorld {
-    /// anvil mining a block every second, the contracts, the rollup registered with `params`,
-    /// and a sequencer holding `sample` batches posted `1..=max_batches` at a time.
+    /// anvil mining a block every second, the contracts, the reference rollup registered with
+    /// `params`, and a sequencer holding `sample` batches posted `1..=max_batches` at a time.
     pub async fn start(params: DevParams, sample: u32, max_batches: usize, seed: u64) -> Self {
+        Self::start_with(("transfer-groth16", crate::plugins::TRANSFER_GROTH16), 31337, params, sample, max_batches, seed).await
+    }
+
+    /// [`AnvilWorld::start`] with another plugin (name and component) and chain id.
+    pub async fn start_with(
+        (name, component): (&str, &str),
+        chain_id: u64,
+        params: DevParams,
+        sample: u32,
+        max_batches: usize,
+        seed: u64,
+    ) -> Self {
         let bin = anvil_bin();
         assert!(bin.exists(), "anvil not found at {} (run `npm ci --prefix tools`, as scripts/test.sh does)", bin.display());
-        let anvil =
-            Anvil::new().path(bin).block_time(1).args(["--hardfork", "cancun", "--host", "127.0.0.1"]).try_spawn().expect("anvil starts");
+        let anvil = Anvil::new()
+            .path(bin)
+            .block_time(1)
+            .chain_id(chain_id)
+            .args(["--hardfork", "cancun", "--host", "127.0.0.1"])
+            .try_spawn()
+            .expect("anvil starts");
         let dir = tempfile::tempdir().unwrap();
-        let plugin_dir = crate::transfer_dir();
+        let plugin_dir = crate::keyed_dir(&[(name, component)]);
         let runtime = crate::runtime_with(Limits::default(), Some(&dir.path().join("cwasm")));
-        let plugin = Arc::new(runtime.load(&plugin_dir.path().join("transfer-groth16.wasm")).expect("plugin loads"));
+        let plugin = Arc::new(runtime.load(&plugin_dir.path().join(format!("{name}.wasm"))).expect("plugin loads"));
         let sequencer = DevSequencer::new(&plugin, seed, sample, max_batches).expect("sample");
         let mut w = Self {
             anvil,

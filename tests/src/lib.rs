@@ -35,23 +35,30 @@ pub fn plugin_dir(components: &[(&str, &str)]) -> tempfile::TempDir {
     dir
 }
 
-/// A folder holding `transfer-groth16.wasm` and its dev key set. The key set is made once per
-/// component build and shared by every test process (under a file lock), because the dev setup
-/// is the slowest step of the suite.
+/// A folder holding `transfer-groth16.wasm` and its dev key set.
 pub fn transfer_dir() -> tempfile::TempDir {
-    let dir = plugin_dir(&[("transfer-groth16", plugins::TRANSFER_GROTH16)]);
-    let wasm = std::fs::read(plugins::TRANSFER_GROTH16).unwrap();
-    let shared = shared_dir().join(format!("transfer-groth16-{:016x}.keys", fnv(&wasm)));
-    let lock = std::fs::File::create(shared_dir().join("keys.lock")).unwrap();
-    lock.lock().unwrap();
-    if !shared.exists() {
-        let rt = runtime_with(Limits::default(), None);
-        let p = rt.load(&dir.path().join("transfer-groth16.wasm")).unwrap();
-        p.setup(b"prova-tests").unwrap();
-        std::fs::copy(p.key_path(), &shared).unwrap();
+    keyed_dir(&[("transfer-groth16", plugins::TRANSFER_GROTH16)])
+}
+
+/// A folder holding `components` (as `<name>.wasm`), each with its dev key set. A key set is
+/// made once per component build and shared by every test process (under a file lock), because
+/// the dev setup is the slowest step of the suite.
+pub fn keyed_dir(components: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = plugin_dir(components);
+    for (name, component) in components {
+        let wasm = std::fs::read(component).unwrap();
+        let shared = shared_dir().join(format!("{name}-{:016x}.keys", fnv(&wasm)));
+        let lock = std::fs::File::create(shared_dir().join("keys.lock")).unwrap();
+        lock.lock().unwrap();
+        if !shared.exists() {
+            let rt = runtime_with(Limits::default(), None);
+            let p = rt.load(&dir.path().join(format!("{name}.wasm"))).unwrap();
+            p.setup(b"prova-tests").unwrap();
+            std::fs::copy(p.key_path(), &shared).unwrap();
+        }
+        lock.unlock().unwrap();
+        std::fs::copy(&shared, dir.path().join(format!("{name}.keys"))).unwrap();
     }
-    lock.unlock().unwrap();
-    std::fs::copy(&shared, dir.path().join("transfer-groth16.keys")).unwrap();
     dir
 }
 
