@@ -505,6 +505,7 @@ impl World {
             generator: GeneratorConfig { workers: 2, task_timeout: Duration::from_secs(60), max_attempts: 3 },
             poll: Duration::from_secs(3),
             retention_blocks: 20,
+            reloader: None,
         };
         let weak = Arc::downgrade(&store);
         drop(store);

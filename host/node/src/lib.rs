@@ -7,6 +7,8 @@
 //!   driving the [`submission`] state machine.
 //! - [`upkeep`]: the keeper (slashes others' unrevealed commitments when that pays) and the
 //!   automatic withdrawal of rewards.
+//! - [`plugins`]: the plugin folder, live: each job runs on its plugin's current version, and
+//!   the [`plugins::Reloader`] loads new and replaced files in the background.
 //! - [`node`]: one poller per chain, wiring the rollups served on it to the chain watcher, and
 //!   one generator whose workers every rollup shares; runs until shutdown.
 //!
@@ -21,6 +23,7 @@
 pub mod generator;
 pub mod manager;
 pub mod node;
+pub mod plugins;
 pub mod prover;
 pub mod sender;
 pub mod submission;

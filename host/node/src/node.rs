@@ -17,6 +17,7 @@ use crate::generator::{self, GeneratorConfig, GeneratorHandle};
 use crate::manager;
 use crate::prover::{Checker, Prover};
 use crate::sender::{ChainCtx, Sender, Which};
+use crate::plugins::Reloader;
 use crate::upkeep::{self, UpkeepConfig};
 
 /// Store key of the watcher's cursor.
@@ -35,6 +36,8 @@ pub struct NodeParams {
     pub poll: Duration,
     /// Blocks after which the proofs and batch data of a closed sequence are pruned.
     pub retention_blocks: u64,
+    /// Follows the plugin folder, polling this often (none: the plugins are fixed).
+    pub reloader: Option<(Reloader, Duration)>,
 }
 
 /// One base chain: one client (so one nonce sequence and one outbox for the node's key), one
@@ -157,6 +160,9 @@ async fn run_inner(p: NodeParams, shutdown: watch::Receiver<bool>) -> Result<(),
     let (handles, gen_task) = generator::spawn(lanes, p.generator.clone(), shutdown.clone())?;
     let mut handles = handles.into_iter();
     let mut tasks = Tasks(vec![gen_task.abort_handle()]);
+    if let Some((reloader, every)) = p.reloader {
+        tasks.0.push(tokio::spawn(reloader.run(every, shutdown.clone()).instrument(info_span!("plugins"))).abort_handle());
+    }
     let mut joins = vec![];
     let mut pollers = vec![];
     for (c, (head_tx, head_rx, finals)) in p.chains.into_iter().zip(started) {
@@ -202,7 +208,7 @@ async fn run_inner(p: NodeParams, shutdown: watch::Receiver<bool>) -> Result<(),
                     last: None,
                 },
             };
-            rollups.push(RollupPoller { watcher: Watcher::new(s.ctx.deployment.manager, s.ctx.rollup), cursor, live: s });
+            rollups.push(RollupPoller { watcher: Watcher::new(s.ctx.deployment.manager, s.ctx.rollup), cursor, live: s, paused: None });
         }
         let poller = Poller {
             name: c.name.clone(),
@@ -249,6 +255,8 @@ struct RollupPoller {
     live: Live,
     watcher: Watcher,
     cursor: Cursor,
+    /// Why it takes no new sequences now (its plugin was removed), as last logged.
+    paused: Option<String>,
 }
 
 impl Poller {
@@ -300,6 +308,19 @@ impl RollupPoller {
         let ctx = self.live.ctx.clone();
         let chain = ctx.chain.as_ref();
         manager::process_resend(&ctx, &self.live.sender, &self.live.generator).await?;
+        // A rollup whose plugin is gone reads nothing new: its cursor stays where it is, so
+        // what is posted meanwhile is read when the plugin is back.
+        let paused = ctx.checker.accepts_new().err();
+        if paused != self.paused {
+            match &paused {
+                Some(why) => warn!("{why}: this rollup takes no new sequences; those taken are finished"),
+                None => info!("taking new sequences again"),
+            }
+            self.paused = paused;
+        }
+        if self.paused.is_some() {
+            return Ok(());
+        }
         let mut cursor = self.cursor.clone();
         let found = self.watcher.poll(chain, &mut cursor).await?;
         if found.reorged {

@@ -33,6 +33,12 @@ pub trait Checker: Send + Sync + 'static {
     async fn inspect_batch(&self, job: &str, data: Vec<u8>) -> Result<BatchStatement, String>;
     /// Verifies a final proof and returns what it claims (new state root, prover).
     async fn verify_final(&self, job: &str, proof: Vec<u8>) -> Result<Claim, String>;
+
+    /// Whether the rollup takes new sequences; the error says why not (its plugin's file was
+    /// removed). Sequences already taken are finished either way.
+    fn accepts_new(&self) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// Runs a blocking plugin call on tokio's blocking pool.

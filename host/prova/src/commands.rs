@@ -176,7 +176,7 @@ pub fn run(args: Args) -> Result<()> {
         Command::Prove(ProveCommand::Sample { plugin: name, batches, seed, prover, out }) => {
             prove_sample(&rt, dir, name.as_deref(), *batches, *seed, &parse_address(prover)?, out.as_deref())?
         }
-        Command::Node(a) => crate::node::run(a, &rt, dir)?,
+        Command::Node(a) => return crate::node::run(a, rt, dir),
         Command::Demo(a) => {
             let catalog = rt.catalog(dir)?;
             let names = match a.plugin.as_slice() {

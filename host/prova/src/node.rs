@@ -14,6 +14,7 @@ use prova_chain::{BaseChain, PrivateKeySigner, U256};
 use prova_dev::{self as dev, DevParams, DevSequencer, EMBEDDED_CHAIN_ID, ETH};
 use prova_node::generator::GeneratorConfig;
 use prova_node::node::{ChainParams, DEFAULT_WEIGHT, NodeParams, ServedRollup};
+use prova_node::plugins::{DEFAULT_RELOAD_POLL, LivePlugins, Registered, Reloader};
 use prova_node::prover::{PluginChecker, PluginProver};
 use prova_node::upkeep::UpkeepConfig;
 use prova_runtime::{Plugin, Runtime};
@@ -35,6 +36,8 @@ struct FileConfig {
     workers: Option<usize>,
     start_batch: Option<u64>,
     poll_ms: Option<u64>,
+    /// How often the plugin folder is looked at for new, replaced and removed files.
+    plugin_poll_ms: Option<u64>,
     task_timeout_secs: Option<u64>,
     max_attempts: Option<u32>,
     /// Blocks the proofs and batch data of a closed sequence are kept (default 7200: a day of
@@ -130,6 +133,7 @@ struct Config {
     data_dir: PathBuf,
     generator: GeneratorConfig,
     poll: Duration,
+    plugin_poll: Duration,
     retention_blocks: u64,
     keystore: Option<PathBuf>,
     password_file: Option<PathBuf>,
@@ -270,6 +274,7 @@ fn resolve(a: &NodeArgs) -> Result<Config> {
         data_dir: a.data_dir.clone().or(f.data_dir).unwrap_or_else(|| PathBuf::from("prova-data")),
         generator,
         poll: Duration::from_millis(a.poll_ms.or(f.poll_ms).unwrap_or(500)),
+        plugin_poll: f.plugin_poll_ms.map_or(DEFAULT_RELOAD_POLL, |ms| Duration::from_millis(ms.max(100))),
         retention_blocks: f.retention_blocks.unwrap_or(prova_node::node::DEFAULT_RETENTION_BLOCKS),
         keystore: a.keystore.clone().or(f.keystore),
         password_file: f.password_file,
@@ -320,7 +325,7 @@ fn stop_on_signals() -> Result<watch::Receiver<bool>> {
 }
 
 /// Runs the node the config describes, with plugins from `plugins_dir`.
-pub fn run(a: &NodeArgs, runtime: &Runtime, plugins_dir: &Path) -> Result<()> {
+pub fn run(a: &NodeArgs, runtime: Runtime, plugins_dir: &Path) -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let shutdown = {
         let _in_runtime = rt.enter();
@@ -336,7 +341,7 @@ pub fn run(a: &NodeArgs, runtime: &Runtime, plugins_dir: &Path) -> Result<()> {
     match std::mem::replace(&mut cfg.target, Target::Embedded { plugin: None, start_batch: 0 }) {
         Target::Embedded { .. } if a.check => bail!("nothing to check: without [chain] or [[chains]] the node runs the embedded dev chain"),
         Target::Embedded { plugin, start_batch } => {
-            let plugin = crate::commands::plugin(runtime, plugins_dir, plugin.as_deref())?;
+            let plugin = crate::commands::plugin(&runtime, plugins_dir, plugin.as_deref())?;
             plugin.validate_keys().map_err(|e| anyhow::anyhow!("plugin {} keys: {e}", plugin.metadata().name))?;
             rt.block_on(run_embedded(&cfg, Arc::new(plugin), signer, start_batch, shutdown))
         }
@@ -349,7 +354,7 @@ pub fn run(a: &NodeArgs, runtime: &Runtime, plugins_dir: &Path) -> Result<()> {
                 p.validate_keys().map_err(|e| anyhow::anyhow!("plugin {} keys: {e}", p.metadata().name))?;
             }
             let served = rollups.into_iter().zip(names).map(|(r, n)| (r, plugins[&n].clone())).collect();
-            rt.block_on(run_chains(a.check, &cfg, chains, served, signer.expect("checked above"), shutdown))
+            rt.block_on(run_chains(a.check, &cfg, Arc::new(runtime), plugins_dir, chains, served, signer.expect("checked above"), shutdown))
         }
     }
 }
@@ -358,6 +363,8 @@ pub fn run(a: &NodeArgs, runtime: &Runtime, plugins_dir: &Path) -> Result<()> {
 async fn run_chains(
     check_only: bool,
     cfg: &Config,
+    runtime: Arc<Runtime>,
+    plugins_dir: &Path,
     chains: Vec<ChainSpec>,
     rollups: Vec<(RollupSpec, Arc<Plugin>)>,
     signer: PrivateKeySigner,
@@ -402,6 +409,7 @@ async fn run_chains(
     // The store belongs to one key; each rollup (chain, contract, rollup) has its own records.
     let file = StoreFile::open(&cfg.data_dir.join("node.redb"))?;
     adopt_one_chain_outbox(&cfg.data_dir, &file)?;
+    let live = LivePlugins::new(rollups.iter().map(|(_, p)| p.clone()));
     let mut params = vec![];
     for (i, (c, (deployment, chain_id))) in chains.iter().zip(checked).enumerate() {
         let rpc_cfg = RpcConfig { receipt_timeout: c.receipt_timeout, ..RpcConfig::default() };
@@ -411,11 +419,12 @@ async fn run_chains(
         let mut served = vec![];
         for (r, plugin) in rollups.iter().filter(|(r, _)| r.chain == i) {
             let identity = prova_node::node::identity(chain.as_ref(), &deployment, r.rollup).await?;
+            let live = live.prover(&plugin.metadata().name);
             served.push(ServedRollup {
                 rollup: r.rollup,
                 store: Arc::new(file.rollup(&identity)?),
-                checker: Arc::new(PluginChecker(plugin.clone())),
-                prover: Arc::new(PluginProver(plugin.clone())),
+                checker: live.clone(),
+                prover: live,
                 start_batch: r.start_batch,
                 weight: r.weight,
             });
@@ -423,7 +432,23 @@ async fn run_chains(
         }
         params.push(ChainParams { name: c.name.clone(), chain, deployment, upkeep: c.upkeep.clone(), rollups: served });
     }
-    let params = NodeParams { chains: params, generator: cfg.generator.clone(), poll: cfg.poll, retention_blocks: cfg.retention_blocks };
+    // The plugin folder is followed while the node runs; a new version must keep the verifying
+    // key each rollup registered (the start checks found them equal to the loaded ones).
+    let mut registered: BTreeMap<String, Vec<Registered>> = BTreeMap::new();
+    for (r, plugin) in &rollups {
+        registered.entry(plugin.metadata().name.clone()).or_default().push(Registered {
+            rollup: format!("rollup {} on chain {}", r.rollup, chains[r.chain].name),
+            verifying_key: plugin.metadata().verifying_key.clone().unwrap_or_default(),
+        });
+    }
+    let reloader = Reloader::new(runtime, plugins_dir, live, registered);
+    let params = NodeParams {
+        chains: params,
+        generator: cfg.generator.clone(),
+        poll: cfg.poll,
+        retention_blocks: cfg.retention_blocks,
+        reloader: Some((reloader, cfg.plugin_poll)),
+    };
     prova_node::node::run(params, shutdown).await?;
     Ok(())
 }
@@ -477,6 +502,7 @@ async fn run_embedded(
         generator: cfg.generator.clone(),
         poll: cfg.poll,
         retention_blocks: cfg.retention_blocks,
+        reloader: None,
     };
     let result = prova_node::node::run(params, shutdown).await;
     let _ = stop_chain.send(true);
