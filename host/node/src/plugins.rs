@@ -178,7 +178,7 @@ impl Reloader {
                 continue;
             }
             // Changed: act once it is the same on two polls in a row (not being written).
-            if self.changing.insert(path.clone(), now.clone()).as_ref() != Some(&now) {
+            if self.changing.insert(path.clone(), now) != Some(now) {
                 continue;
             }
             self.changing.remove(path);

@@ -139,6 +139,8 @@ struct Config {
     password_file: Option<PathBuf>,
     target: Target,
     dev: DevConfig,
+    /// `--check`: run the checks, print them, and exit.
+    check_only: bool,
 }
 
 fn read_file_config(path: Option<&Path>) -> Result<FileConfig> {
@@ -280,6 +282,7 @@ fn resolve(a: &NodeArgs) -> Result<Config> {
         password_file: f.password_file,
         target,
         dev: f.dev.unwrap_or_default(),
+        check_only: a.check,
     })
 }
 
@@ -354,14 +357,13 @@ pub fn run(a: &NodeArgs, runtime: Runtime, plugins_dir: &Path) -> Result<()> {
                 p.validate_keys().map_err(|e| anyhow::anyhow!("plugin {} keys: {e}", p.metadata().name))?;
             }
             let served = rollups.into_iter().zip(names).map(|(r, n)| (r, plugins[&n].clone())).collect();
-            rt.block_on(run_chains(a.check, &cfg, Arc::new(runtime), plugins_dir, chains, served, signer.expect("checked above"), shutdown))
+            rt.block_on(run_chains(&cfg, Arc::new(runtime), plugins_dir, chains, served, signer.expect("checked above"), shutdown))
         }
     }
 }
 
 /// The node on configured chains: every check, then one client per chain and one store file.
 async fn run_chains(
-    check_only: bool,
     cfg: &Config,
     runtime: Arc<Runtime>,
     plugins_dir: &Path,
@@ -383,7 +385,7 @@ async fn run_chains(
             lines.extend(checks::rollup(&ch, r.rollup, miner, plugin).await.map_err(on)?);
         }
         lines.push(checks::gas(&ch, miner, here.len() as u64).await.map_err(on)?);
-        if check_only {
+        if cfg.check_only {
             for line in &lines {
                 match chains.len() {
                     1 => println!("ok  {line}"),
@@ -402,7 +404,7 @@ async fn run_chains(
         }
         checked.push((ch.deployment, ch.reader.chain_id()));
     }
-    if check_only {
+    if cfg.check_only {
         return Ok(());
     }
     std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("cannot create {}", cfg.data_dir.display()))?;

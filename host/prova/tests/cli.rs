@@ -168,6 +168,19 @@ fn bad_node_configs_and_keystores_are_one_line_errors() {
     assert!(e.contains("withdraw_rewards_above \"-1\" is not an amount of ETH"), "{e}");
     let e = error_line(&node(&chain.replace("rollup = 0\n", "rollup = 0\nwithdraw_rewards_above = \"0\"\n")));
     assert!(e.contains("withdraw_rewards_above must be more than 0"), "{e}");
+    // The many-rollup form: refused before anything else when it does not hang together.
+    let chains = chain.replace("[chain]", "[[chains]]\nname = \"main\"").replace("rollup = 0\n", "").replace("[chain.deployment]", "[chains.deployment]");
+    for (body, expected) in [
+        (format!("{chain}{chains}"), "use either it or [[chains]] and [[rollups]]"),
+        (chains.clone(), "[[chains]] and [[rollups]] go together"),
+        (chain.replace("rollup = 0\n", ""), "[chain] needs rollup = N"),
+        (format!("{}\n[[rollups]]\nchain = \"main\"\nrollup = 1\n", chains.replace("name = \"main\"\n", "")), "[[chains]] entry 1 needs a name"),
+        (format!("{}\n[[rollups]]\nchain = \"main\"\nrollup = 1\nweight = 0\n", chains), "weight must be at least 1"),
+        (format!("{}\n[[rollups]]\nchain = \"main\"\nrollup = 1\n", chains.replace("\"main\"", "\"Main\"")), "may hold only lowercase"),
+    ] {
+        let e = error_line(&node(&body));
+        assert!(e.contains(expected), "{expected:?} not in {e}");
+    }
     // The example config parses: the first refusal is the chain it points at, not a key.
     std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../prova.example.toml"), &cfg).unwrap();
     let e = error_line(&prova(dir.path(), cache.path(), &["node", "--config", cfg.to_str().unwrap()]));
