@@ -47,7 +47,8 @@ async fn the_plugin_folder_is_followed_without_losing_a_job() {
     let old = Arc::new(rt.load(&file).unwrap());
     let vk = old.metadata().verifying_key.clone().unwrap();
     let live = LivePlugins::new([old.clone()]);
-    let registered = |vk: &[u8]| BTreeMap::from([(NAME.to_string(), vec![Registered { rollup: "rollup 1".into(), verifying_key: vk.to_vec() }])]);
+    let registered =
+        |vk: &[u8]| BTreeMap::from([(NAME.to_string(), vec![Registered { rollup: "rollup 1".into(), verifying_key: vk.to_vec() }])]);
     let mut reloader = Reloader::new(rt.clone(), dir.path(), live.clone(), registered(&vk));
     let prover = live.prover(NAME);
     let w = old.sample_sequence(3, 11).unwrap();

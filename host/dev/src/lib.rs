@@ -248,7 +248,8 @@ impl Miner {
             }
         }
         let (stop, rx) = watch::channel(false);
-        let params = NodeParams { chains, generator: cfg.generator, poll: cfg.poll, retention_blocks: DEFAULT_RETENTION_BLOCKS, reloader: None };
+        let params =
+            NodeParams { chains, generator: cfg.generator, poll: cfg.poll, retention_blocks: DEFAULT_RETENTION_BLOCKS, reloader: None };
         let task = tokio::spawn(prova_node::node::run(params, rx));
         Ok(Self { stores, stop, task })
     }

@@ -619,7 +619,9 @@ mod tests {
     /// The (lane, final batch) of each final job in `log`, in the order they started.
     fn finals_in(log: &Mutex<Vec<(usize, String)>>) -> Vec<(usize, u64)> {
         let log = log.lock().unwrap();
-        log.iter().filter_map(|(l, j)| TaskId::parse(j).ok().filter(|id| id.kind() == TaskKind::Final).map(|id| (*l, id.sequence()))).collect()
+        log.iter()
+            .filter_map(|(l, j)| TaskId::parse(j).ok().filter(|id| id.kind() == TaskKind::Final).map(|id| (*l, id.sequence())))
+            .collect()
     }
 
     /// A lane for the tests: its store, prover, horizon and weight.
@@ -647,7 +649,15 @@ mod tests {
                         let _ = tx.send((i, f));
                     }
                 });
-                Lane { store: l.store, prover: l.prover, miner: [1; 20], finals: ftx, horizon: l.horizon, weight: l.weight, head: head.clone() }
+                Lane {
+                    store: l.store,
+                    prover: l.prover,
+                    miner: [1; 20],
+                    finals: ftx,
+                    horizon: l.horizon,
+                    weight: l.weight,
+                    head: head.clone(),
+                }
             })
             .collect();
         let (_h, task) = spawn(lanes, cfg, stop_rx).unwrap();

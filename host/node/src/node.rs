@@ -15,9 +15,9 @@ use tracing::{Instrument, info, info_span, warn};
 use crate::NodeError;
 use crate::generator::{self, GeneratorConfig, GeneratorHandle};
 use crate::manager;
+use crate::plugins::Reloader;
 use crate::prover::{Checker, Prover};
 use crate::sender::{ChainCtx, Sender, Which};
-use crate::plugins::Reloader;
 use crate::upkeep::{self, UpkeepConfig};
 
 /// Store key of the watcher's cursor.
@@ -203,8 +203,10 @@ async fn run_inner(p: NodeParams, shutdown: watch::Receiver<bool>) -> Result<(),
             let cursor = match s.ctx.store.cursor(CURSOR)? {
                 Some(c) => c,
                 None => Cursor {
-                    next_block: until_answered("registration", p.poll, || s.ctx.deployment.registered_at(s.ctx.chain.as_ref(), s.ctx.rollup))
-                        .await?,
+                    next_block: until_answered("registration", p.poll, || {
+                        s.ctx.deployment.registered_at(s.ctx.chain.as_ref(), s.ctx.rollup)
+                    })
+                    .await?,
                     last: None,
                 },
             };

@@ -118,14 +118,7 @@ impl Sender {
     }
 
     pub fn new(ctx: Arc<ChainCtx>, generator: GeneratorHandle, max_rejections: u32) -> Arc<Self> {
-        Arc::new(Self {
-            ctx,
-            generator,
-            caches: Mutex::default(),
-            wake: Default::default(),
-            checked: Mutex::default(),
-            max_rejections,
-        })
+        Arc::new(Self { ctx, generator, caches: Mutex::default(), wake: Default::default(), checked: Mutex::default(), max_rejections })
     }
 
     fn caches(&self) -> MutexGuard<'_, Caches> {

@@ -135,7 +135,11 @@ pub async fn gas(c: &CheckedChain, miner: Address, rollups: u64) -> Result<Strin
             format_ether(need)
         );
     }
-    Ok(format!("miner {miner} has {} ETH for gas ({GAS_RESERVE_PAIRS} commits and reveals{per} need {})", format_ether(gas), format_ether(need)))
+    Ok(format!(
+        "miner {miner} has {} ETH for gas ({GAS_RESERVE_PAIRS} commits and reveals{per} need {})",
+        format_ether(gas),
+        format_ether(need)
+    ))
 }
 
 /// The rollup's registered verifier runs what the plugin names: the deployment's standard

@@ -124,8 +124,14 @@ struct RollupSpec {
 /// What the node runs against.
 enum Target {
     /// No chain configured: the embedded dev world with one plugin.
-    Embedded { plugin: Option<String>, start_batch: u64 },
-    Chains { chains: Vec<ChainSpec>, rollups: Vec<RollupSpec> },
+    Embedded {
+        plugin: Option<String>,
+        start_batch: u64,
+    },
+    Chains {
+        chains: Vec<ChainSpec>,
+        rollups: Vec<RollupSpec>,
+    },
 }
 
 /// The resolved configuration.
@@ -526,7 +532,11 @@ fn adopt_one_chain_outbox(dir: &Path, file: &StoreFile) -> Result<()> {
     }
     let new = dir.join(outbox_name(first.chain_id));
     if new.exists() {
-        bail!("{} and {} both exist: keep the one whose transactions are pending (`prova` reads only the second)", old.display(), new.display());
+        bail!(
+            "{} and {} both exist: keep the one whose transactions are pending (`prova` reads only the second)",
+            old.display(),
+            new.display()
+        );
     }
     std::fs::rename(&old, &new).with_context(|| format!("cannot rename {} to {}", old.display(), new.display()))?;
     println!("{} is now {} (one outbox per chain)", old.display(), new.display());

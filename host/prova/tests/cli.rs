@@ -169,12 +169,18 @@ fn bad_node_configs_and_keystores_are_one_line_errors() {
     let e = error_line(&node(&chain.replace("rollup = 0\n", "rollup = 0\nwithdraw_rewards_above = \"0\"\n")));
     assert!(e.contains("withdraw_rewards_above must be more than 0"), "{e}");
     // The many-rollup form: refused before anything else when it does not hang together.
-    let chains = chain.replace("[chain]", "[[chains]]\nname = \"main\"").replace("rollup = 0\n", "").replace("[chain.deployment]", "[chains.deployment]");
+    let chains = chain
+        .replace("[chain]", "[[chains]]\nname = \"main\"")
+        .replace("rollup = 0\n", "")
+        .replace("[chain.deployment]", "[chains.deployment]");
     for (body, expected) in [
         (format!("{chain}{chains}"), "use either it or [[chains]] and [[rollups]]"),
         (chains.clone(), "[[chains]] and [[rollups]] go together"),
         (chain.replace("rollup = 0\n", ""), "[chain] needs rollup = N"),
-        (format!("{}\n[[rollups]]\nchain = \"main\"\nrollup = 1\n", chains.replace("name = \"main\"\n", "")), "[[chains]] entry 1 needs a name"),
+        (
+            format!("{}\n[[rollups]]\nchain = \"main\"\nrollup = 1\n", chains.replace("name = \"main\"\n", "")),
+            "[[chains]] entry 1 needs a name",
+        ),
         (format!("{}\n[[rollups]]\nchain = \"main\"\nrollup = 1\nweight = 0\n", chains), "weight must be at least 1"),
         (format!("{}\n[[rollups]]\nchain = \"main\"\nrollup = 1\n", chains.replace("\"main\"", "\"Main\"")), "may hold only lowercase"),
     ] {
@@ -232,7 +238,19 @@ fn the_demo_serves_two_rollup_types_from_one_node_per_miner() {
     let out = ok(&prova(
         dir.path(),
         cache.path(),
-        &["demo", "--plugin", "transfer-groth16,tally-groth16", "--miners", "2", "--sequences", "2", "--max-batches", "2", "--block-ms", "500"],
+        &[
+            "demo",
+            "--plugin",
+            "transfer-groth16,tally-groth16",
+            "--miners",
+            "2",
+            "--sequences",
+            "2",
+            "--max-batches",
+            "2",
+            "--block-ms",
+            "500",
+        ],
     ));
     for (rollup, plugin, verifier) in
         [(1, "transfer-groth16", "the standard Groth16BatchVerifier"), (2, "tally-groth16", "the plugin's own contract")]

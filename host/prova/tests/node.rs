@@ -211,7 +211,8 @@ async fn one_node_with_one_key_serves_two_rollup_types_on_two_chains() {
         c
     };
     let keystore = dir.path().join("miner.json");
-    let out = prova(&["keystore", "import", "--out", keystore.to_str().unwrap()]).env("PROVA_IMPORT_KEY", DEV_KEYS[1]).output().await.unwrap();
+    let out =
+        prova(&["keystore", "import", "--out", keystore.to_str().unwrap()]).env("PROVA_IMPORT_KEY", DEV_KEYS[1]).output().await.unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let data = dir.path().join("node");
     let head = format!("data_dir = {:?}\nworkers = 2\npoll_ms = 250\nkeystore = {keystore:?}\n\n", data);
@@ -246,7 +247,11 @@ async fn one_node_with_one_key_serves_two_rollup_types_on_two_chains() {
     let out = run(&["--check"]).await.unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    for want in ["ok  [alpha] rollup 1 is registered", "ok  [beta] plugin tally-groth16's verifying key is the one registered", "ok  [beta] rollup 1's verifier"] {
+    for want in [
+        "ok  [alpha] rollup 1 is registered",
+        "ok  [beta] plugin tally-groth16's verifying key is the one registered",
+        "ok  [beta] rollup 1's verifier",
+    ] {
         assert!(stdout.contains(want), "{want:?} not in:\n{stdout}");
     }
 

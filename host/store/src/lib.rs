@@ -450,7 +450,8 @@ impl Store {
 
     /// Deletes the tasks, proofs and batch data of `seq`.
     fn forget_derived(&self, w: &WriteTransaction, seq: &Sequence) -> TxResult<()> {
-        let (mut tasks, mut proofs, mut data) = (w.open_table(self.t.tasks)?, w.open_table(self.t.proofs)?, w.open_table(self.t.batch_data)?);
+        let (mut tasks, mut proofs, mut data) =
+            (w.open_table(self.t.tasks)?, w.open_table(self.t.proofs)?, w.open_table(self.t.batch_data)?);
         for id in TaskId::graph(seq.final_batch, seq.batches()) {
             tasks.remove(id.key().as_str())?;
             proofs.remove(id.key().as_str())?;
